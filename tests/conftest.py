@@ -26,7 +26,7 @@ REDIS_URL = os.environ.get("JONBU_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """Every test starts from default settings with its own data dir."""
     for key in list(os.environ):
-        if key.startswith("JONBU_") and not key.startswith("JONBU_TEST_") or key.startswith("APCA_"):
+        if (key.startswith("JONBU_") and not key.startswith("JONBU_TEST_")) or key.startswith("APCA_"):
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("JONBU_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)

@@ -1,0 +1,2 @@
+-- Second database for Dagster's run/event storage (dagster-postgres).
+CREATE DATABASE dagster OWNER jonbu;

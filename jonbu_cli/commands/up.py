@@ -1,0 +1,183 @@
+"""``jonbu-ohlcv up``: the whole stack in one command (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+
+from jonbu_cli.common import console, err_console
+
+logger = logging.getLogger(__name__)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``up`` command."""
+    app.command("up")(up)
+
+
+def up(
+    symbols: Annotated[
+        str | None, typer.Option(help="Symbols to track on first start (default JONBU_SYMBOLS).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="API and dashboard port.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    no_dagster: Annotated[bool, typer.Option("--no-dagster", help="Do not start the Dagster UI.")] = False,
+    dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
+    history_days: Annotated[
+        int, typer.Option(help="Sessions of 1m history to backfill when the store is empty.", min=0, max=400)
+    ] = 15,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Do not start the streaming daemon.")] = False,
+) -> None:
+    """Run the whole stack: API + dashboard, the streaming daemon and the Dagster UI.
+
+    On a fresh machine with no keys this tracks the default symbols, backfills a few
+    weeks of mock history (when the store is empty), streams live mock trades and
+    serves everything at http://HOST:PORT/. Auth is off unless JONBU_AUTH=on.
+    Ctrl-C (or SIGTERM) shuts everything down cleanly.
+    """
+    os.environ.setdefault("JONBU_AUTH", "off")
+    from jonbu_cli.common import settings as load
+
+    settings = load()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from jonbu_core.models import parse_symbols
+    from jonbu_core.stores.factory import open_store
+
+    store = open_store(settings)
+    try:
+        if not store.list_symbols():
+            wanted = parse_symbols(symbols) if symbols else settings.symbol_list
+            store.add_symbols(wanted)
+        active = [s.symbol for s in store.list_symbols(active_only=True)]
+        if history_days and active and store.latest_bar(active[0], "1m") is None:
+            _backfill(settings, store, active, history_days)
+        dagster = None if no_dagster else _start_dagster(settings, host, dagster_port)
+        try:
+            asyncio.run(_serve(settings, store, host, port, not no_stream, dagster_port if dagster else None))
+        finally:
+            if dagster is not None:
+                _stop_process(dagster)
+    finally:
+        store.close()
+    console.print("[green]stopped cleanly[/]")
+
+
+def _backfill(settings: Any, store: Any, symbols: list[str], days: int) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from jonbu_core import calendar, ingest
+
+    today = datetime.now(UTC).date()
+    sessions = calendar.sessions(today - timedelta(days=days * 2 + 10), today - timedelta(days=1), settings.exchange)
+    sessions = sessions[-days:]
+    if not sessions:
+        return
+    console.print(
+        f"Backfilling {len(sessions)} sessions of mock 1m history for {', '.join(symbols)} "
+        f"({sessions[0]} → {sessions[-1]})"
+    )
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        task = progress.add_task("backfill", total=len(symbols) * len(sessions))
+
+        def on_progress(event: Any) -> None:
+            progress.advance(task, 1)
+
+        ingest.fetch(
+            store,
+            _provider(settings),
+            symbols,
+            "1m",
+            sessions[0],
+            sessions[-1],
+            progress=on_progress,
+        )
+
+
+def _provider(settings: Any) -> Any:
+    from jonbu_core.providers.factory import open_provider
+
+    return open_provider(settings)
+
+
+def _start_dagster(settings: Any, host: str, port: int) -> subprocess.Popen[bytes] | None:
+    home = settings.data_dir.resolve() / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, DAGSTER_HOME=str(home), JONBU_DATA_DIR=str(settings.data_dir.resolve()))
+    log = (home / "dagster-dev.log").open("ab")
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-m", "jonbu_pipelines.definitions",
+             "-h", host, "-p", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    except OSError as exc:
+        err_console.print(f"[yellow]warning:[/] could not start Dagster: {exc}")
+        return None
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+async def _serve(
+    settings: Any, store: Any, host: str, port: int, stream: bool, dagster_port: int | None
+) -> None:
+    import uvicorn
+
+    from jonbu_api.main import create_app
+    from jonbu_core.bus.factory import open_bus
+
+    bus = open_bus(settings)
+    await bus.start()
+    daemon = None
+    if stream:
+        from jonbu_stream.daemon import StreamDaemon
+
+        daemon = StreamDaemon(settings, store, bus)
+    app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                       timeout_graceful_shutdown=10)
+    )
+    daemon_task = asyncio.create_task(daemon.run(), name="stream") if daemon else None
+
+    async def announce() -> None:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        console.print(f"[bold green]jonbu-ohlcv is up[/]  dashboard + API: http://{host}:{port}/  "
+                      f"(docs: http://{host}:{port}/docs)")
+        if dagster_port:
+            console.print(f"Dagster UI: http://{host}:{dagster_port}/ (starting in the background)")
+        console.print("Press Ctrl-C to stop.")
+
+    announcer = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        announcer.cancel()
+        if daemon is not None:
+            await daemon.stop()
+        if daemon_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(daemon_task, timeout=15)
+        await bus.close()
