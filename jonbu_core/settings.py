@@ -8,6 +8,7 @@ Every variable is read from the environment (prefix ``JONBU_``; Alpaca's own
 from __future__ import annotations
 
 import re
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -49,11 +50,21 @@ class Settings(BaseSettings):
     alpaca_data_url: str | None = None
     alpaca_stream_url: str | None = None
     alpaca_requests_per_minute: int = Field(default=200, gt=0)
+    alpaca_adjustment: Literal["raw", "split", "dividend", "all"] = "raw"
+    """Corporate-action adjustment of Alpaca bars (``JONBU_ALPACA_ADJUSTMENT``)."""
+    alpaca_timeout_seconds: float = Field(default=30.0, gt=0)
+    """Per-request timeout of the Alpaca REST client (``JONBU_ALPACA_TIMEOUT_SECONDS``)."""
+    alpaca_max_retries: int = Field(default=6, ge=0, le=50)
+    """Retries of a failed Alpaca request (429/5xx/timeouts) (``JONBU_ALPACA_MAX_RETRIES``)."""
+    alpaca_backoff_base: float = Field(default=0.5, ge=0)
+    """First retry backoff in seconds, doubled per retry (``JONBU_ALPACA_BACKOFF_BASE``)."""
     bus: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "jonbu"
     auth: Literal["on", "off"] | None = None
     rate_limit: str = "600/minute"
+    rate_limit_backend: Literal["auto", "memory", "redis"] = "auto"
+    """Where rate-limit buckets live (``JONBU_RATE_LIMIT_BACKEND``); ``auto``: Redis when ``bus=redis``."""
     symbols: str = DEFAULT_SYMBOLS
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
@@ -64,6 +75,12 @@ class Settings(BaseSettings):
     cors_origins: str = "*"
     api_port: int = Field(default=8000, gt=0, lt=65536)
     dagster_pg_url: str | None = None
+    dagster_start: date = date(2024, 1, 2)
+    """First session of the Dagster daily partitions (``JONBU_DAGSTER_START``)."""
+    dagster_lookback_sessions: int = Field(default=20, gt=0, le=5000)
+    """Sessions the new-symbol sensor backfills (``JONBU_DAGSTER_LOOKBACK_SESSIONS``)."""
+    dagster_coverage_min: float = Field(default=0.95, ge=0.0, le=1.0)
+    """Session coverage below which the raw-bar coverage check fails."""
     embedding_model: str | None = None
     embedding_device: Literal["cpu", "cuda", "auto"] = "auto"
     embedding_batch_size: int = Field(default=64, gt=0)

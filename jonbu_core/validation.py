@@ -6,8 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from typing import Any
-
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -65,6 +64,17 @@ class ValidationResult:
         return int(self.quarantined.num_rows)
 
 
+def _strictly_ascending(df: pl.DataFrame) -> bool:
+    """Whether the (symbol, timeframe, ts) keys strictly increase row by row."""
+    if df.height < 2:
+        return True
+    sym, tf, ts = pl.col("symbol"), pl.col("timeframe"), pl.col("ts")
+    later = (sym > sym.shift(1)) | (
+        (sym == sym.shift(1)) & ((tf > tf.shift(1)) | ((tf == tf.shift(1)) & (ts > ts.shift(1))))
+    )
+    return bool(df.select(later.slice(1).all()).item())
+
+
 def validate_bars(data: pa.Table | pa.RecordBatch, *, tolerance: float = 1e-9) -> ValidationResult:
     """Check a batch of bars and split it into good and quarantined rows.
 
@@ -74,7 +84,7 @@ def validate_bars(data: pa.Table | pa.RecordBatch, *, tolerance: float = 1e-9) -
     ``[low, high]`` (with a relative ``tolerance``), ts on the timeframe grid, and
     no duplicate key in the batch (the first occurrence is kept).
 
-    Vectorised with Polars (about 10 M rows/s on one core).
+    Vectorised with Polars; sorted, duplicate-free batches skip the sort.
 
     Parameters
     ----------
@@ -133,23 +143,34 @@ def validate_bars(data: pa.Table | pa.RecordBatch, *, tolerance: float = 1e-9) -
         ),
         ("off_grid", off_grid),
     ]
-    chain: Any = pl
-    for code, cond in checks:
-        chain = chain.when(cond.fill_null(False)).then(pl.lit(REASONS.index(code), pl.Int8))
-    df = df.with_columns(chain.otherwise(pl.lit(-1, pl.Int8)).alias("_r"))
+    # One pass of boolean flags; reason codes are only worked out for the (few) bad rows.
+    flags = df.select(*(cond.fill_null(False).alias(code) for code, cond in checks))
+    bad_mask = flags.select(pl.any_horizontal(pl.all())).to_series()
+    reason = pl.Series("_r", np.full(n, -1, dtype="int8"))
+    if bad_mask.any():
+        first = np.argmax(flags.filter(bad_mask).to_numpy(), axis=1).astype("int8")
+        codes = np.array([REASONS.index(code) for code, _ in checks], dtype="int8")[first]
+        r = np.full(n, -1, dtype="int8")
+        r[bad_mask.to_numpy()] = codes
+        reason = pl.Series("_r", r, dtype=pl.Int8)
+    df = df.with_columns(reason)
 
-    valid = df.filter(pl.col("_r") < 0).sort(["symbol", "timeframe", "ts", "_i"], maintain_order=True)
-    dup = ~pl.struct("symbol", "timeframe", "ts").is_first_distinct()
-    valid = valid.with_columns(dup.alias("_dup"))
-    good_df = valid.filter(~pl.col("_dup"))
+    valid = df.filter(pl.col("_r") < 0)
+    if _strictly_ascending(valid):  # the usual case: sorted and without duplicates
+        good_df = valid
+        dups = pl.Series("_i", [], dtype=pl.UInt32)
+    else:
+        valid = valid.sort(["symbol", "timeframe", "ts", "_i"], maintain_order=True)
+        valid = valid.with_columns((~pl.struct("symbol", "timeframe", "ts").is_first_distinct()).alias("_dup"))
+        good_df = valid.filter(~pl.col("_dup")).drop("_dup")
+        dups = valid.filter(pl.col("_dup")).get_column("_i")
     out_of_order = int((good_df.get_column("_i").diff().fill_null(1) < 0).sum()) if good_df.height else 0
-    good = good_df.drop("_i", "_r", "_dup").to_arrow().cast(BAR_SCHEMA)
-
-    dups = valid.filter(pl.col("_dup")).get_column("_i")
-    df = df.with_columns(
-        pl.when(pl.col("_i").is_in(dups.implode())).then(pl.lit(REASONS.index("duplicate_key"), pl.Int8))
-        .otherwise(pl.col("_r")).alias("_r")
-    ) if dups.len() else df
+    good = good_df.drop("_i", "_r").to_arrow().cast(BAR_SCHEMA)
+    if dups.len():
+        df = df.with_columns(
+            pl.when(pl.col("_i").is_in(dups.implode())).then(pl.lit(REASONS.index("duplicate_key"), pl.Int8))
+            .otherwise(pl.col("_r")).alias("_r")
+        )
     bad_df = df.filter(pl.col("_r") >= 0)
     counts: dict[str, int] = {}
     if bad_df.height:

@@ -1,0 +1,103 @@
+/** The HTTP core: base URL and key from settings, error JSON → ApiError, latency recording. */
+
+import { normalizeBase, useSettings } from '../stores/settings';
+import { routeOf, useTelemetry } from '../stores/telemetry';
+
+/** An API error with the contract's `{"error": {"code", "message"}}` body. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** The current API base ("" = same origin). */
+export function apiBase(): string {
+  return normalizeBase(useSettings.getState().apiBase);
+}
+
+/** Absolute URL of an API path (for links and downloads). */
+export function apiUrl(path: string, params?: Record<string, string | number | undefined | null>): string {
+  const base = apiBase() || window.location.origin;
+  const url = new URL(base + path);
+  for (const [k, v] of Object.entries(params ?? {})) {
+    if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
+  }
+  return url.toString();
+}
+
+/** Headers carrying the API key, when one is set. */
+export function authHeaders(): Record<string, string> {
+  const key = useSettings.getState().apiKey.trim();
+  return key ? { 'X-API-Key': key } : {};
+}
+
+async function readError(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`;
+  let message = res.statusText || `HTTP ${res.status}`;
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string }; detail?: unknown };
+    if (body?.error) {
+      code = body.error.code ?? code;
+      message = body.error.message ?? message;
+    } else if (body?.detail) {
+      message = typeof body.detail === 'string' ? body.detail : JSON.stringify(body.detail);
+    }
+  } catch {
+    /* not JSON */
+  }
+  if (res.status === 401) message = `${message} — set an API key in Settings`;
+  if (res.status === 429) message = `rate limited (retry after ${res.headers.get('Retry-After') ?? '?'} s)`;
+  return new ApiError(res.status, code, message);
+}
+
+export type Query = Record<string, string | number | boolean | undefined | null>;
+
+/** Fetch an API path, recording its latency; throws ApiError on a non-2xx answer. */
+export async function request(
+  path: string,
+  init: { method?: string; query?: Query; body?: unknown; signal?: AbortSignal; accept?: string } = {},
+): Promise<Response> {
+  const url = apiUrl(
+    path,
+    Object.fromEntries(Object.entries(init.query ?? {}).map(([k, v]) => [k, v === undefined || v === null ? v : String(v)])),
+  );
+  const headers: Record<string, string> = { Accept: init.accept ?? 'application/json', ...authHeaders() };
+  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+  const t0 = performance.now();
+  let res: Response;
+  const route = routeOf(path);
+  try {
+    res = await fetch(url, {
+      method: init.method ?? 'GET',
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: init.signal,
+    });
+  } catch (err) {
+    if ((err as Error).name === 'AbortError') throw err;
+    const t = useTelemetry.getState();
+    t.request({ ts: Date.now(), route, ms: performance.now() - t0, status: 0 });
+    t.log('error', 'api', `${init.method ?? 'GET'} ${route}: network error (${(err as Error).message})`);
+    throw new ApiError(0, 'network', `cannot reach the API at ${apiBase() || window.location.origin} (${(err as Error).message})`);
+  }
+  const ms = performance.now() - t0;
+  useTelemetry.getState().request({ ts: Date.now(), route, ms, status: res.status });
+  if (!res.ok) {
+    const err = await readError(res);
+    useTelemetry.getState().log(res.status >= 500 ? 'error' : 'warning', 'api', `${init.method ?? 'GET'} ${route} → ${res.status} ${err.code}: ${err.message}`);
+    throw err;
+  }
+  return res;
+}
+
+/** GET/POST an API path and parse its JSON answer. */
+export async function requestJson<T>(path: string, init: Parameters<typeof request>[1] = {}): Promise<T> {
+  const res = await request(path, init);
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}

@@ -1,0 +1,1 @@
+"""One router per resource; :func:`jonbu_api.main.create_app` mounts them."""

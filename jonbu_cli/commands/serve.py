@@ -1,0 +1,62 @@
+"""``jonbu-ohlcv serve``: the API (and the built dashboard) alone, under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jonbu_cli.common import console, err_console
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``serve`` command."""
+    app.command("serve")(serve)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Port (default JONBU_API_PORT, 8000).", min=1, max=65535)
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (each has its own WebSocket hub).", min=1)] = 1,
+    proxy_headers: Annotated[
+        bool, typer.Option("--proxy-headers/--no-proxy-headers", help="Trust X-Forwarded-* from --forwarded-allow-ips.")
+    ] = False,
+    forwarded_allow_ips: Annotated[
+        str, typer.Option(help="Proxies whose X-Forwarded-* headers are trusted (comma-separated).")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the REST API, the WebSocket stream and the dashboard (frontend/dist) over HTTP.
+
+    API keys are required unless JONBU_AUTH=off: create one with
+    `jonbu-ohlcv keys create NAME`. Live candles come over the event bus (JONBU_BUS=redis
+    to receive them from a separate `jonbu-ohlcv stream`). Ctrl-C stops it.
+    """
+    import uvicorn
+
+    from jonbu_api.auth import FileKeyStore, key_file
+    from jonbu_core.logging import setup_logging
+    from jonbu_core.settings import get_settings
+
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    the_port = port or settings.api_port
+    if settings.auth_enabled(default=True) and FileKeyStore(key_file(settings.data_dir)).count_active() == 0:
+        err_console.print(
+            "[yellow]warning:[/] auth is on and no API key exists: every request but health and "
+            "metrics will get 401. Create one with [bold]jonbu-ohlcv keys create NAME[/] (or set JONBU_AUTH=off)."
+        )
+    console.print(f"jonbu-ohlcv API on http://{host}:{the_port}/  (docs: http://{host}:{the_port}/docs)")
+    uvicorn.run(
+        "jonbu_api.main:create_app",
+        factory=True,
+        host=host,
+        port=the_port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
+        timeout_graceful_shutdown=10,
+    )

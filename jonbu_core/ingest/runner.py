@@ -1,0 +1,394 @@
+"""Fetch orchestration: symbols × sessions, from a provider into a store, resumably.
+
+For each symbol, the sessions of ``[start, end]`` already complete in the store
+(native bar count ≥ the calendar's expected bars) are skipped; the others are
+asked of the provider in windows of consecutive sessions (so memory stays bounded)
+and written one session at a time with :meth:`BarStore.replace_day` — an atomic,
+idempotent replacement, so a fetch killed midway leaves whole sessions behind and
+a re-run completes it without duplicates. Validation and quarantine happen in the
+store (its :class:`~jonbu_core.stores.base.WriteResult` gives the counts, which are
+summed here, never recounted).
+
+With ``fill_gaps`` only the missing bars are requested (:mod:`jonbu_core.ingest.gaps`)
+and upserted with :meth:`BarStore.write_bars`; bars already stored stay untouched.
+
+A progress callback gets one :class:`ProgressEvent` per (symbol, session).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from jonbu_core import calendar as cal
+from jonbu_core.errors import InvalidInputError, ProviderAuthError, ProviderError
+from jonbu_core.ingest.gaps import (
+    Gap,
+    check_fetch_timeframe,
+    day_gaps,
+    expected_day,
+    merge_gaps,
+    to_us,
+)
+from jonbu_core.models import BAR_SCHEMA_NULLABLE, QUARANTINE_SCHEMA, conform_bars, parse_symbols
+from jonbu_core.providers.base import HistoryProvider
+from jonbu_core.stores.base import BarStore, WriteResult
+from jonbu_core.timeframe import EXCHANGE_TZ, Timeframe
+from jonbu_core.timeutil import parse_date
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One session of one symbol is done.
+
+    ``status`` is ``skipped`` (already complete), ``stored``, ``empty`` (the
+    provider had nothing; the store was left as it was) or ``failed``.
+    """
+
+    symbol: str
+    timeframe: str
+    day: date
+    status: str
+    rows: int
+    quarantined: int
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class SymbolSummary:
+    """What a fetch did for one symbol."""
+
+    symbol: str
+    timeframe: str
+    sessions: int = 0
+    skipped_days: int = 0
+    fetched_days: int = 0
+    failed_days: int = 0
+    requests: int = 0
+    """Ranges asked of the provider (each may take several pages)."""
+    received: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    gaps_left: int = 0
+    """Expected bars still missing after the fetch (regular sessions)."""
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, result: WriteResult) -> None:
+        """Count a store write."""
+        self.stored += result.written
+        self.quarantined += result.quarantined
+        for reason, n in result.reasons.items():
+            self.reasons[reason] = self.reasons.get(reason, 0) + n
+
+
+@dataclass
+class IngestSummary:
+    """What a fetch did, per symbol and in total."""
+
+    provider: str
+    source: str
+    store: str
+    timeframe: str
+    start: date
+    end: date
+    fill_gaps: bool
+    symbols: list[SymbolSummary] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rows_stored(self) -> int:
+        """Rows written to the store."""
+        return sum(s.stored for s in self.symbols)
+
+    @property
+    def received(self) -> int:
+        """Rows received from the provider."""
+        return sum(s.received for s in self.symbols)
+
+    @property
+    def quarantined(self) -> int:
+        """Rows quarantined."""
+        return sum(s.quarantined for s in self.symbols)
+
+    @property
+    def gaps_left(self) -> int:
+        """Expected bars still missing."""
+        return sum(s.gaps_left for s in self.symbols)
+
+    @property
+    def reasons(self) -> dict[str, int]:
+        """Quarantined rows per reason, all symbols."""
+        out: dict[str, int] = {}
+        for s in self.symbols:
+            for r, n in s.reasons.items():
+                out[r] = out.get(r, 0) + n
+        return out
+
+    @property
+    def errors(self) -> list[str]:
+        """Provider errors that left sessions unfetched."""
+        return [f"{s.symbol}: {e}" for s in self.symbols for e in s.errors]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (dates as ISO strings)."""
+        doc = asdict(self)
+        doc["start"], doc["end"] = self.start.isoformat(), self.end.isoformat()
+        doc["totals"] = {
+            "received": self.received, "stored": self.rows_stored, "quarantined": self.quarantined,
+            "reasons": self.reasons, "gaps_left": self.gaps_left, "errors": len(self.errors),
+        }
+        return doc
+
+
+class _Progress:
+    def __init__(self, callback: ProgressCallback | None, total: int, timeframe: str) -> None:
+        self.callback, self.total, self.done, self.timeframe = callback, total, 0, timeframe
+
+    def __call__(self, symbol: str, day: date, status: str, rows: int = 0, quarantined: int = 0) -> None:
+        self.done += 1
+        if self.callback is not None:
+            self.callback(ProgressEvent(symbol, self.timeframe, day, status, rows, quarantined, self.done, self.total))
+
+
+def _collect(batches: Iterable[pa.RecordBatch]) -> pa.Table:
+    tables = [conform_bars(b) for b in batches if b.num_rows]
+    return pa.concat_tables(tables) if tables else BAR_SCHEMA_NULLABLE.empty_table()
+
+
+def _local_dates(table: pa.Table) -> pl.Series:
+    df = pl.from_arrow(table.select(["ts"]))
+    assert isinstance(df, pl.DataFrame)
+    return df.get_column("ts").dt.convert_time_zone(str(EXCHANGE_TZ)).dt.date()
+
+
+def _split_days(table: pa.Table, days: Sequence[date]) -> tuple[dict[date, pa.Table], pa.Table]:
+    """Rows per session of ``days``; rows of other dates; rows without a ts go to the first day."""
+    if table.num_rows == 0:
+        return {}, table
+    dates = _local_dates(table)
+    out: dict[date, pa.Table] = {}
+    wanted = set(days)
+    keyed = dates.fill_null(days[0])
+    for day in days:
+        mask = (keyed == day).to_arrow()
+        part = table.filter(mask)
+        if part.num_rows:
+            out[day] = part
+    stray_mask = (~keyed.is_in(list(wanted))).to_arrow()
+    return out, table.filter(stray_mask)
+
+
+def _quarantine(store: BarStore, rows: pa.Table, reason: str) -> WriteResult:
+    """Quarantine ``rows`` with one reason (rows a provider sent outside what was asked)."""
+    if rows.num_rows == 0:
+        return WriteResult(0)
+    now = pa.array([datetime.now(UTC)] * rows.num_rows, QUARANTINE_SCHEMA.field("quarantined_at").type)
+    reasons = pa.array([reason] * rows.num_rows, pa.string())
+    bad = pa.Table.from_arrays([*conform_bars(rows).columns, reasons, now], schema=QUARANTINE_SCHEMA)
+    store.quarantine(bad)
+    logger.warning("quarantined %d rows outside the requested sessions (%s)", rows.num_rows, reason)
+    return WriteResult(0, rows.num_rows, {reason: rows.num_rows})
+
+
+def _windows(todo: Sequence[date], days: Sequence[date], size: int) -> Iterator[list[date]]:
+    """Runs of consecutive sessions of ``todo`` (consecutive in ``days``), at most ``size`` long."""
+    index = {d: i for i, d in enumerate(days)}
+    run: list[date] = []
+    for d in todo:
+        if run and (index[d] != index[run[-1]] + 1 or len(run) >= size):
+            yield run
+            run = []
+        run.append(d)
+    if run:
+        yield run
+
+
+def _fetch_range(provider: HistoryProvider, symbol: str, tf: Timeframe, lo: datetime, hi: datetime) -> pa.Table:
+    return _collect(provider.bars([symbol], tf.name, lo, hi))
+
+
+def _whole_days(
+    store: BarStore, provider: HistoryProvider, s: SymbolSummary, tf: Timeframe,
+    todo: list[date], days: list[date], window: int, progress: _Progress,
+) -> None:
+    for run in _windows(todo, days, window):
+        lo, _ = cal.day_bounds_utc(run[0])
+        _, hi = cal.day_bounds_utc(run[-1])
+        s.requests += 1
+        try:
+            table = _fetch_range(provider, s.symbol, tf, lo, hi)
+        except ProviderAuthError:
+            raise
+        except ProviderError as exc:
+            s.errors.append(f"{run[0]}..{run[-1]}: {exc.message}")
+            s.failed_days += len(run)
+            for d in run:
+                progress(s.symbol, d, "failed")
+            continue
+        s.received += table.num_rows
+        per_day, stray = _split_days(table, run)
+        s.add(_quarantine(store, stray, "off_grid"))
+        for d in run:
+            part = per_day.get(d)
+            if part is None:
+                progress(s.symbol, d, "empty")
+                continue
+            result = store.replace_day(s.symbol, tf.name, d, part)
+            s.add(result)
+            s.fetched_days += 1
+            progress(s.symbol, d, "stored", result.written, result.quarantined)
+
+
+def _fill_day(
+    store: BarStore, provider: HistoryProvider, s: SymbolSummary, tf: Timeframe,
+    day: date, gaps: list[Gap], progress: _Progress,
+) -> None:
+    if tf.is_intraday:
+        step = tf.seconds * 1_000_000
+        missing = np.concatenate([np.arange(to_us(g.start), to_us(g.end), step, dtype=np.int64) for g in gaps])
+    else:
+        missing = np.array([to_us(g.start) for g in gaps], dtype=np.int64)
+    parts: list[pa.Table] = []
+    try:
+        for lo, hi in merge_gaps(gaps, tf):
+            s.requests += 1
+            parts.append(_fetch_range(provider, s.symbol, tf, lo, hi))
+    except ProviderAuthError:
+        raise
+    except ProviderError as exc:
+        s.errors.append(f"{day}: {exc.message}")
+        s.failed_days += 1
+        progress(s.symbol, day, "failed")
+        return
+    table = pa.concat_tables(parts) if parts else BAR_SCHEMA_NULLABLE.empty_table()
+    s.received += table.num_rows
+    per_day, stray = _split_days(table, [day])
+    s.add(_quarantine(store, stray, "off_grid"))
+    part = per_day.get(day)
+    if part is None:
+        progress(s.symbol, day, "empty")
+        return
+    ts = part.column("ts").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    keep = pa.array(np.isin(ts, missing) | part.column("ts").is_null().to_numpy(zero_copy_only=False))
+    result = store.write_bars(part.filter(keep))
+    s.add(result)
+    s.fetched_days += 1
+    progress(s.symbol, day, "stored", result.written, result.quarantined)
+
+
+def fetch(
+    store: BarStore,
+    provider: HistoryProvider,
+    symbols: str | Sequence[str],
+    timeframe: str,
+    start: date | str,
+    end: date | str | None = None,
+    *,
+    fill_gaps: bool = False,
+    force: bool = False,
+    progress: ProgressCallback | None = None,
+    exchange: str | None = None,
+    window: int = 20,
+) -> IngestSummary:
+    """Fetch bars of ``symbols`` for the sessions in ``[start, end]`` into ``store``.
+
+    Parameters
+    ----------
+    store : BarStore
+        Where bars go (validated and quarantined there).
+    provider : HistoryProvider
+        Where bars come from.
+    symbols : str or sequence of str
+        ``"AAPL,MSFT"`` or a list.
+    timeframe : str
+        ``1m``, ``5m``, ``15m``, ``30m``, ``1h``, ``4h`` or ``1d``.
+    start, end : date or str
+        Inclusive session dates (``end`` defaults to today).
+    fill_gaps : bool
+        Ask only for the missing bars of partly stored sessions (and whole empty
+        sessions) and upsert them; stored bars are not touched.
+    force : bool
+        Re-fetch and replace complete sessions too.
+    progress : callable, optional
+        Called with a :class:`ProgressEvent` after each (symbol, session).
+    exchange : str, optional
+        Exchange calendar (the store's by default).
+    window : int
+        Consecutive sessions per provider request (bounds memory).
+
+    Returns
+    -------
+    IngestSummary
+
+    Raises
+    ------
+    ProviderAuthError
+        When the provider refuses the credentials (nothing more is fetched).
+    InvalidInputError
+        For bad symbols, timeframe or dates.
+    """
+    tf = check_fetch_timeframe(timeframe)
+    syms = parse_symbols(symbols)
+    exchange = exchange or str(getattr(store, "exchange", "XNYS"))
+    start_d = parse_date(start)
+    end_d = parse_date(end) if end is not None else datetime.now(EXCHANGE_TZ).date()
+    if start_d > end_d:
+        raise InvalidInputError(f"start ({start_d}) must not be after end ({end_d})")
+    t0 = time.perf_counter()
+    days = cal.sessions(start_d, end_d, exchange)
+    summary = IngestSummary(provider.name, provider.source, str(getattr(store, "name", "?")), tf.name,
+                            start_d, end_d, fill_gaps)
+    tick = _Progress(progress, len(syms) * len(days), tf.name)
+    expected = {d: len(expected_day(tf, d, exchange)) for d in days}
+    for sym in syms:
+        s = SymbolSummary(sym, tf.name, sessions=len(days))
+        summary.symbols.append(s)
+        if not days:
+            continue
+        stored = store.stored_days(sym, tf.name, start_d, end_d)
+        gaps: dict[date, list[Gap]] = {}
+        if force:
+            whole = list(days)
+        elif fill_gaps:
+            whole = [d for d in days if stored.get(d, 0) == 0]
+            partial = [d for d in days if stored.get(d, 0) > 0]
+            for run in _windows(partial, days, window):
+                gaps.update(day_gaps(store, sym, tf, run, exchange))
+        else:
+            whole = [d for d in days if stored.get(d, 0) < expected[d]]
+        planned = set(whole) | set(gaps)
+        for d in days:
+            if d not in planned:
+                s.skipped_days += 1
+                tick(sym, d, "skipped")
+        _whole_days(store, provider, s, tf, whole, days, window, tick)
+        for d in sorted(gaps):
+            _fill_day(store, provider, s, tf, d, gaps[d], tick)
+        s.gaps_left = store.coverage(sym, tf.name, start_d, end_d).missing
+        logger.info("fetched %s %s: %d stored, %d quarantined, %d missing", sym, tf.name, s.stored,
+                    s.quarantined, s.gaps_left)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def ingest_day(store: BarStore, provider: HistoryProvider, symbol: str, timeframe: str, day: date) -> IngestSummary:
+    """Fetch and replace one session of one symbol (what a Dagster partition does)."""
+    return fetch(store, provider, [symbol], timeframe, day, day, force=True)
+
+
+__all__ = ["IngestSummary", "ProgressCallback", "ProgressEvent", "SymbolSummary", "fetch", "ingest_day"]

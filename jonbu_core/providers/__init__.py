@@ -1,0 +1,1 @@
+"""Market-data providers: the history port, the mock market and Alpaca."""

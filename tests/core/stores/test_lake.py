@@ -1,0 +1,88 @@
+"""Lake-specific behaviour: commit conflicts, creation, maintenance."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from jonbu_core.settings import load_settings
+from jonbu_core.stores.factory import open_store
+from jonbu_core.stores.lake import LakeStore
+from tests.core.stores._data import session_bars
+
+D1 = date(2024, 1, 2)
+
+
+def test_factory_opens_the_lake_under_the_data_dir(data_dir: Path) -> None:
+    store = open_store(load_settings())
+    try:
+        assert isinstance(store, LakeStore)
+        assert store.root == (data_dir / "lake").resolve()
+        for table in ("bars", "quarantine", "symbols"):
+            assert DeltaTable.is_deltatable(str(data_dir / "lake" / table))
+    finally:
+        store.close()
+
+
+def test_a_commit_conflict_is_retried_with_fresh_data(tmp_path: Path) -> None:
+    a, b = LakeStore(tmp_path / "lake"), LakeStore(tmp_path / "lake")
+    a.write_bars(session_bars("AAPL", D1, n=100))
+    original = a._write_range
+    raced: list[int] = []
+
+    def racing_write(data: pa.Table, predicate: str) -> None:
+        # Another process commits overlapping rows between A's read and A's commit.
+        if not raced:
+            raced.append(b.write_bars(session_bars("AAPL", D1, seed=7).slice(50, 100)).written)
+        original(data, predicate)
+
+    a._write_range = racing_write  # type: ignore[method-assign]
+    stream = session_bars("AAPL", D1, seed=8, source="stream", n=160)
+    result = a.write_bars(stream)
+    assert raced == [100]
+    # Rows 0-149 exist as provider bars (A's first write and B's racing one): stream loses there.
+    assert (result.written, result.kept_existing) == (10, 150)
+    got = a.read_bars("AAPL", "1m").table
+    assert got.num_rows == 160
+    assert got.slice(50, 100).equals(session_bars("AAPL", D1, seed=7).slice(50, 100))
+    assert got.slice(150).equals(stream.slice(150))
+
+
+def test_readers_see_other_writers_incrementally(tmp_path: Path) -> None:
+    reader, writer = LakeStore(tmp_path / "lake"), LakeStore(tmp_path / "lake")
+    assert reader.read_bars("AAPL", "1m").table.num_rows == 0
+    writer.write_bars(session_bars("AAPL", D1, n=10))
+    assert reader.read_bars("AAPL", "1m").table.num_rows == 10
+    writer.write_bars(session_bars("AAPL", D1, n=20))
+    assert reader.latest_bar("AAPL", "1m") is not None
+    assert reader.read_bars("AAPL", "1m").table.num_rows == 20
+
+
+def test_compact_and_vacuum_keep_the_data(tmp_path: Path) -> None:
+    store = LakeStore(tmp_path / "lake")
+    bars = session_bars("AAPL", D1)
+    for i in range(0, 390, 30):  # many small commits, like the stream sink
+        store.write_bars(bars.slice(i, 30))
+    files_before = len(DeltaTable(str(tmp_path / "lake" / "bars")).file_uris())
+    assert files_before >= 13
+    metrics = store.compact()
+    assert set(metrics) == {"bars", "quarantine", "symbols"}
+    assert len(DeltaTable(str(tmp_path / "lake" / "bars")).file_uris()) < files_before
+    assert len(store.vacuum(retention_hours=0)) >= files_before
+    assert store.read_bars("AAPL", "1m").table.equals(bars)
+
+
+def test_writing_into_a_missing_directory_creates_it(tmp_path: Path) -> None:
+    store = LakeStore(tmp_path / "deep" / "er" / "lake")
+    assert store.write_bars(session_bars("AAPL", D1, n=5)).written == 5
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_tiny_batches(tmp_path: Path, n: int) -> None:
+    store = LakeStore(tmp_path / "lake")
+    assert store.write_bars(session_bars("AAPL", D1, n=n)).written == n
+    assert store.read_bars("AAPL", "1m").table.num_rows == n
