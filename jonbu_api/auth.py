@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 
 from filelock import FileLock
 
+from jonbu_api.errors import ConflictError
 from jonbu_core.errors import InvalidInputError, NotFoundError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ class KeyInfo:
         d.pop("hash")
         d["active"] = self.active
         return d
+
+
+class KeyExistsError(ConflictError):
+    """An active key already has this name."""
 
 
 def hash_key(key: str) -> str:
@@ -184,7 +189,7 @@ class FileKeyStore:
         with self._lock:
             entries = self._read_file()
             if any(e.name == name and e.active for e in entries):
-                raise InvalidInputError(f"a key called {name!r} exists; revoke it first")
+                raise KeyExistsError(f"a key called {name!r} exists; revoke it first")
             entries.append(info)
             self._write_file(entries)
         self._stamp = None

@@ -64,6 +64,7 @@ class Operation:
 
 # ------------------------------------------------------------------ operations
 async def _help(state: AppState, args: list[str]) -> AsyncIterator[Event]:
+    _parser("help").parse_args(args)
     for op in OPERATIONS.values():
         yield line(f"{op.usage:<60} {op.help}")
 
@@ -71,6 +72,7 @@ async def _help(state: AppState, args: list[str]) -> AsyncIterator[Event]:
 async def _health(state: AppState, args: list[str]) -> AsyncIterator[Event]:
     from jonbu_api.routers.health import compute_health
 
+    _parser("health").parse_args(args)
     out = await compute_health(state)
     yield line(f"status: {out.status}  (uptime {out.uptime_s:,.0f}s, version {out.version})")
     for name, comp in out.components.items():

@@ -12,7 +12,7 @@ from pydantic import AfterValidator
 from starlette.requests import HTTPConnection
 
 from jonbu_api.auth import Scope
-from jonbu_api.schemas import SYMBOL_DOC, SYMBOL_PATTERN, TimeframeName
+from jonbu_api.schemas import DATE_PATTERN, SYMBOL_DOC, SYMBOL_PATTERN, TimeframeName
 from jonbu_api.state import AppState
 from jonbu_core.errors import AuthError, ForbiddenError, InvalidInputError, RateLimitedError
 from jonbu_core.models import normalize_symbol
@@ -136,6 +136,7 @@ DateQuery = Annotated[
     str | None,
     Query(
         max_length=40,
+        pattern=DATE_PATTERN,
         description="ISO 8601 date (`2024-01-02`, a whole exchange day) or datetime "
         "(`2024-01-02T14:30:00Z`; naive means UTC).",
     ),

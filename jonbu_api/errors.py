@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from jonbu_core.errors import (
     AuthError,
@@ -56,6 +57,12 @@ class UnavailableError(JonbuError):
     code = "unavailable"
 
 
+class ConflictError(JonbuError):
+    """The request clashes with the current state (a name already taken…)."""
+
+    code = "conflict"
+
+
 #: Status of every domain error class (the most specific class wins).
 _STATUS: list[tuple[type[JonbuError], int]] = [
     (RateLimitedError, 429),
@@ -63,6 +70,7 @@ _STATUS: list[tuple[type[JonbuError], int]] = [
     (ForbiddenError, 403),
     (NotFoundError, 404),
     (InvalidInputError, 422),
+    (ConflictError, 409),
     (UnavailableError, 503),
     (StoreError, 503),
     (ProviderError, 502),
@@ -86,6 +94,7 @@ _DESCRIPTIONS = {
     401: "Missing or invalid API key.",
     403: "The API key lacks the scope this operation needs (admin).",
     404: "Not found.",
+    409: "Conflict with the current state (e.g. the name is taken).",
     422: "Invalid input (symbol, timeframe, dates, limit…).",
     429: "Rate limited; retry after `Retry-After` seconds.",
     502: "The market-data provider failed.",
@@ -154,11 +163,29 @@ async def _validation_handler(request: Request, exc: Exception) -> Response:
     return error_response(422, "invalid_input", message, details=details)
 
 
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the routes of this path accept (Starlette lists only the first route's)."""
+    methods: set[str] = set()
+    for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"):
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def _http_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    status = exc.status_code
     message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return error_response(exc.status_code, code, message, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if status == 400:  # FastAPI's "error parsing the body": invalid input like any other
+        status, message = 422, f"invalid request body: {message}"
+    if status == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = allowed
+    code = _HTTP_CODES.get(status, f"http_{status}")
+    return error_response(status, code, message, headers=headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -27,7 +27,18 @@ from jonbu_api.hub import Hub, HubOptions
 from jonbu_api.metrics import ApiMetrics
 from jonbu_api.middleware import ObservabilityMiddleware
 from jonbu_api.ratelimit import RateLimiter, open_rate_limiter
-from jonbu_api.routers import admin, console, enriched, health, narrative, ohlcv, rag, stream, symbols, ws
+from jonbu_api.routers import (
+    admin,
+    console,
+    enriched,
+    health,
+    narrative,
+    ohlcv,
+    rag,
+    stream,
+    symbols,
+    ws,
+)
 from jonbu_api.state import AppState
 from jonbu_api.static import default_dist, mount_frontend
 from jonbu_core.bus.base import EventBus

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -14,6 +14,10 @@ HistoryFormat = Literal["json", "csv", "arrow", "parquet"]
 NarrativeFormat = Literal["text", "markdown", "json"]
 
 SYMBOL_PATTERN = r"^[A-Za-z][A-Za-z0-9.\-]{0,9}$"
+DATE_PATTERN = (
+    r"^(19[89]\d|2[01]\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,6})?)?(Z|[+-]([01]\d|2[0-3]):?[0-5]\d)?)?$"
+)
 SYMBOL_DOC = "Ticker symbol: a letter, then up to 9 letters, digits, '.' or '-' (upper-cased)."
 
 
@@ -46,7 +50,9 @@ class SymbolsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    symbols: list[str] = Field(min_length=1, max_length=100, description="Symbols to add (upper-cased).")
+    symbols: list[Annotated[str, Field(pattern=SYMBOL_PATTERN)]] = Field(
+        min_length=1, max_length=100, description="Symbols to add (upper-cased)."
+    )
 
 
 class LatestOut(BaseModel):

@@ -50,6 +50,7 @@ def is_session(day: date, exchange: str = "XNYS") -> bool:
     return bool(sessions(day, day, exchange))
 
 
+@lru_cache(maxsize=16384)
 def session_bounds(day: date, exchange: str = "XNYS", extended: bool = False) -> tuple[datetime, datetime]:
     """UTC ``(open, close)`` of session ``day`` (04:00–20:00 ET when ``extended``).
 

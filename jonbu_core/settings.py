@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = "console"
     exchange: str = "XNYS"
     allowed_lateness_seconds: float = Field(default=5.0, ge=0)
+    stream_feed: Literal["auto", "mock", "alpaca", "replay"] = "auto"
+    """Live feed of the stream daemon (``JONBU_STREAM_FEED``); ``auto``: ``alpaca`` when
+    ``JONBU_PROVIDER=alpaca``, else ``mock``."""
+    stream_partial_interval: float = Field(default=0.05, ge=0)
+    """Seconds between partial-bar updates per (symbol, timeframe) on the bus (0: every batch)."""
+    stream_watchdog_seconds: float = Field(default=30.0, gt=0)
+    """A connected feed silent this long during market hours is treated as dead."""
+    stream_metrics_port: int = Field(default=0, ge=0, lt=65536)
+    """Port of the stream daemon's own Prometheus endpoint (``jonbu-ohlcv stream``; 0: off)."""
+    stream_max_gap_hours: float = Field(default=72.0, ge=0)
+    """Longest gap the daemon backfills from REST after a reconnect or restart."""
     mock_seed: int = 42
     mock_speed: float = Field(default=200.0, gt=0)
     cors_origins: str = "*"

@@ -14,6 +14,9 @@ describe('console palette', () => {
     const fetch = expandUsage({ name: 'fetch', usage: 'fetch SYMBOLS --start DATE [--end DATE]', help: '' });
     expect(fetch[0]!.run).toBeNull();
     expect(fetch[0]!.fill).toBe('fetch SYMBOLS --start DATE');
+    const withChoice = expandUsage({ name: 'fetch', usage: 'fetch SYMBOLS --start DATE [--provider mock|alpaca]', help: '' });
+    expect(withChoice).toHaveLength(1);
+    expect(withChoice[0]!.label).toBe('fetch SYMBOLS --start DATE [--provider mock|alpaca]');
     expect(expandUsage({ name: 'mock', usage: 'mock test [SYMBOL] | speed [N]', help: '' }).map((e) => e.run)).toEqual(['mock test', 'mock speed']);
   });
   it('groups commands as data, mock and server', () => {

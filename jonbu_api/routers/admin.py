@@ -28,10 +28,10 @@ async def list_keys(
 
 @router.post(
     "/keys", response_model=KeyCreatedOut, status_code=201, summary="Create an API key",
-    responses=error_responses(401, 403, 422, 429),
+    responses=error_responses(401, 403, 409, 422, 429),
 )
 async def create_key(body: KeyCreateIn, _: AdminAccess, state: StateDep) -> KeyCreatedOut:
-    """Create a key; the answer is the only time the key is shown."""
+    """Create a key; the answer is the only time the key is shown (409 if the name is taken)."""
     info, key = await state.run_blocking(state.keys.create, body.name, body.scope)
     return KeyCreatedOut(key=key, **info.public())  # type: ignore[arg-type]
 
@@ -41,7 +41,9 @@ async def create_key(body: KeyCreateIn, _: AdminAccess, state: StateDep) -> KeyC
     responses=error_responses(401, 403, 404, 422, 429),
 )
 async def revoke_key(
-    name: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@\-]+$")],
+    name: Annotated[
+        str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@\-]+$", description="The key's name.")
+    ],
     _: AdminAccess,
     state: StateDep,
 ) -> Response:

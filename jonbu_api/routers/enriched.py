@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from jonbu_api.deps import MAX_ENRICH_SPAN, DateQuery, ReadAccess, StateDep, SymbolPath, TimeframeQuery, resolve_range
+from jonbu_api.deps import (
+    MAX_ENRICH_SPAN,
+    DateQuery,
+    ReadAccess,
+    StateDep,
+    SymbolPath,
+    TimeframeQuery,
+    resolve_range,
+)
 from jonbu_api.errors import UnavailableError, error_responses
 from jonbu_api.schemas import EnrichedOut
 from jonbu_api.state import AppState
@@ -17,12 +26,11 @@ router = APIRouter(prefix="/api/v1/ohlcv", tags=["enriched"])
 
 
 def enrich_module() -> Any:
-    """The enrichment service (``jonbu_core.enrich``), or 503 when it is not installed."""
+    """The enrichment service (``jonbu_core.enrich.service``), or 503 when it is not installed."""
     try:
-        from jonbu_core.enrich import service
+        return importlib.import_module("jonbu_core.enrich.service")
     except ImportError as exc:
         raise UnavailableError(f"enrichment is not available in this build ({exc})") from exc
-    return service
 
 
 async def enriched_candles(
@@ -77,10 +85,9 @@ async def get_enriched(
     """
     rng = resolve_range(timeframe, start, end, MAX_ENRICH_SPAN)
     if indicators is not None:
-        service = enrich_module()
-        parse = getattr(service, "parse_indicator_spec", None)
+        parse = getattr(enrich_module(), "parse_indicator_spec", None)
         if parse is None:
-            from jonbu_core.enrich import parse_indicator_spec as parse
+            parse = importlib.import_module("jonbu_core.enrich").parse_indicator_spec
         parse(indicators)
     closed = rng.closed(timeframe, state.settings.allowed_lateness_seconds)
     candles = await enriched_candles(state, symbol, timeframe, rng.start, rng.end, indicators, closed)

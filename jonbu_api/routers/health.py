@@ -19,17 +19,20 @@ router = APIRouter(tags=["health"])
 _TIMEOUT = 3.0
 
 
+def _comp(status: str, **extra: Any) -> ComponentStatus:
+    return ComponentStatus.model_validate({"status": status, **extra})
+
+
 async def _store_status(state: Any) -> ComponentStatus:
     t0 = time.perf_counter()
     try:
         symbols = await asyncio.wait_for(state.run_store("health", state.store.list_symbols), _TIMEOUT)
     except TimeoutError:
-        return ComponentStatus(status="down", detail=f"no answer within {_TIMEOUT:.0f}s", backend=state.store.name)
+        return _comp("down", detail=f"no answer within {_TIMEOUT:.0f}s", backend=state.store.name)
     except Exception as exc:
-        return ComponentStatus(status="down", detail=str(exc)[:300], backend=state.store.name)
-    return ComponentStatus(
-        status="ok", backend=state.store.name, symbols=len(symbols),
-        latency_ms=round((time.perf_counter() - t0) * 1000, 2),
+        return _comp("down", detail=str(exc)[:300], backend=state.store.name)
+    return _comp(
+        "ok", backend=state.store.name, symbols=len(symbols), latency_ms=round((time.perf_counter() - t0) * 1000, 2)
     )
 
 
@@ -37,21 +40,21 @@ async def _bus_status(state: Any) -> ComponentStatus:
     try:
         await asyncio.wait_for(state.bus.get_stats(), _TIMEOUT)
     except Exception as exc:
-        return ComponentStatus(status="down", detail=str(exc)[:300] or type(exc).__name__, backend=state.bus.name)
-    return ComponentStatus(status="ok", backend=state.bus.name)
+        return _comp("down", detail=str(exc)[:300] or type(exc).__name__, backend=state.bus.name)
+    return _comp("ok", backend=state.bus.name)
 
 
 async def _stream_status(state: Any) -> ComponentStatus:
     source, stats = await state.stream_state()
     if stats is None:
-        return ComponentStatus(status="off", detail="no streaming daemon reports to this API", source=source)
+        return _comp("off", detail="no streaming daemon reports to this API", source=source)
     if "error" in stats:
-        return ComponentStatus(status="degraded", detail=str(stats["error"])[:300], source=source)
+        return _comp("degraded", detail=str(stats["error"])[:300], source=source)
     running = stats.get("running", True)
     raw = stats.get("status")
     status = raw if raw in ("ok", "degraded", "down") else ("ok" if running else "down")
     extra = {k: v for k, v in stats.items() if k not in ("status", "source", "detail")}
-    return ComponentStatus(status=status, source=source, **extra)
+    return _comp(status, source=source, **extra)
 
 
 async def compute_health(state: Any) -> HealthOut:
@@ -61,10 +64,9 @@ async def compute_health(state: Any) -> HealthOut:
         "store": store,
         "bus": bus,
         "stream": stream,
-        "ws": ComponentStatus(status="ok", **state.hub.stats()),
-        "auth": ComponentStatus(
-            status="ok", enabled=state.auth_enabled, rate_limit=state.settings.rate_limit,
-            rate_limiter=state.limiter.name,
+        "ws": _comp("ok", **state.hub.stats()),
+        "auth": _comp(
+            "ok", enabled=state.auth_enabled, rate_limit=state.settings.rate_limit, rate_limiter=state.limiter.name
         ),
     }
     if store.status == "down":
@@ -73,9 +75,9 @@ async def compute_health(state: Any) -> HealthOut:
         overall = "degraded"
     else:
         overall = "ok"
-    return HealthOut(
-        status=overall, components=components, version=__version__,
-        uptime_s=round(time.time() - state.started_at, 3),
+    return HealthOut.model_validate(
+        {"status": overall, "components": components, "version": __version__,
+         "uptime_s": round(time.time() - state.started_at, 3)}
     )
 
 

@@ -11,7 +11,14 @@ import pyarrow as pa
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response, StreamingResponse
 
-from jonbu_api.deps import DateQuery, ReadAccess, StateDep, SymbolPath, TimeframeQuery, resolve_range
+from jonbu_api.deps import (
+    DateQuery,
+    ReadAccess,
+    StateDep,
+    SymbolPath,
+    TimeframeQuery,
+    resolve_range,
+)
 from jonbu_api.errors import error_responses
 from jonbu_api.formats import EXTENSIONS, MEDIA_TYPES, content_hash, make_encoder
 from jonbu_api.schemas import HistoryFormat, HistoryOut, LatestOut
@@ -150,9 +157,10 @@ async def get_history(
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
         if closed:
-            etag = '"' + await _encode(
+            digest: str = await anyio.to_thread.run_sync(
                 content_hash, table, symbol, timeframe, format, next_cursor or ""
-            ) + '"'
+            )
+            etag = f'"{digest}"'
             privacy = "private" if state.auth_enabled else "public"
             headers["ETag"] = etag
             headers["Cache-Control"] = f"{privacy}, max-age={CLOSED_MAX_AGE}"

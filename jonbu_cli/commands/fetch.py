@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -38,6 +39,9 @@ def fetch(
     force: Annotated[
         bool, typer.Option("--force", help="Re-fetch and replace sessions that are already complete.")
     ] = False,
+    window: Annotated[
+        int, typer.Option(help="Sessions asked of the provider per request (bounds memory).", min=1, max=250)
+    ] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
 ) -> None:
     """Fetch historical bars of SYMBOLS into the store.
@@ -64,6 +68,10 @@ def fetch(
     syms = parse_symbols(symbols)
     prov = open_provider(settings, provider)
     out = err_console if as_json else console
+    # Per-batch quarantine warnings would tear the progress bars; the summary reports them.
+    quiet = logging.getLogger("jonbu_core.validation")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         with open_store_cli() as store, Progress(
             TextColumn("[bold]{task.description:<8}"),
@@ -82,8 +90,9 @@ def fetch(
                 progress.update(task, advance=1, rows=fields["rows"] + ev.rows, bad=fields["bad"] + ev.quarantined)
 
             summary = ingest.fetch(store, prov, syms, timeframe, start, end, fill_gaps=fill_gaps, force=force,
-                                   progress=on_event, exchange=settings.exchange)
+                                   progress=on_event, exchange=settings.exchange, window=window)
     finally:
+        quiet.setLevel(level)
         prov.close()
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2, default=str) + "\n")

@@ -31,7 +31,7 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
 ) -> None:
     """Create an API key and show it once: only its hash is kept."""
-    info, key = _store().create(name, scope)  # type: ignore[arg-type]
+    info, key = _store().create(name, scope)
     if as_json:
         console.print_json(json.dumps({**info.public(), "key": key}))
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from jonbu_core.bus.base import CandleEvent
@@ -74,6 +74,11 @@ class MemoryBus:
     async def publish(self, event: CandleEvent) -> None:
         """Deliver ``event`` to every subscriber (never blocks)."""
         self.publish_nowait(event)
+
+    async def publish_many(self, events: Sequence[CandleEvent]) -> None:
+        """Deliver several events in order (never blocks)."""
+        for ev in events:
+            self.publish_nowait(ev)
 
     def publish_nowait(self, event: CandleEvent) -> None:
         """Synchronous form of :meth:`publish` (for the aggregator's hot path)."""

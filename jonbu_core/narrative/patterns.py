@@ -94,6 +94,17 @@ PATTERNS: dict[str, tuple[str, str]] = {
     "gapdown": ("Gap down", "the bar opened below the previous low; strong selling pressure"),
 }
 
+#: Spelled-out names (the enrichment's snake-case names) -> TA-Lib-style keys above.
+ALIASES: dict[str, str] = {
+    "twocrows": "2crows", "threeblackcrows": "3blackcrows", "threeinside": "3inside",
+    "threelinestrike": "3linestrike", "threeoutside": "3outside",
+    "threestarsinsouth": "3starsinsouth", "threewhitesoldiers": "3whitesoldiers",
+    "concealingbabyswallow": "concealbabyswall", "gapsidebysidewhite": "gapsidesidewhite",
+    "hikkakemodified": "hikkakemod", "identicalthreecrows": "identical3crows",
+    "risingfallingthreemethods": "risefall3methods", "uniquethreeriver": "unique3river",
+    "upsidegaptwocrows": "upsidegap2crows", "xsidegapthreemethods": "xsidegap3methods",
+}
+
 #: Plain-language keywords for a pattern (added to ``search_keywords``).
 THEMES: dict[str, tuple[str, ...]] = {
     "hammer": ("reversal", "rejection of lows"),
@@ -122,7 +133,7 @@ def pattern_key(name: str) -> str:
     key = _NON_ALNUM.sub("", name.lower())
     if key.startswith("cdl"):
         key = key[3:]
-    return key
+    return ALIASES.get(key, key)
 
 
 @lru_cache(maxsize=512)

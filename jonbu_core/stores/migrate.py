@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
+from typing import Any
 
 import psycopg
 
@@ -102,19 +103,19 @@ def discover() -> list[Migration]:
     return [Migration(v, ups[v][0], ups[v][1], downs.get(v)) for v in sorted(ups)]
 
 
-def _connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
+def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
     try:
         return psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.OperationalError as exc:
         raise StoreError(f"cannot connect to PostgreSQL: {str(exc).strip().splitlines()[0]}") from exc
 
 
-def _applied(conn: psycopg.Connection[tuple[object, ...]]) -> dict[int, tuple[str, datetime]]:
+def _applied(conn: psycopg.Connection[tuple[Any, ...]]) -> dict[int, tuple[str, datetime]]:
     rows = conn.execute("SELECT version, checksum, applied_at FROM schema_migrations").fetchall()
-    return {int(v): (str(c), a) for v, c, a in rows}  # type: ignore[misc]
+    return {int(v): (str(c), a) for v, c, a in rows}
 
 
-def _locked(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+def _locked(conn: psycopg.Connection[tuple[Any, ...]]) -> None:
     conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
     conn.execute(_BOOTSTRAP)
 
@@ -151,7 +152,7 @@ def migrate_up(url: str, target: int | None = None) -> list[Migration]:
                 if m.version in applied or (target is not None and m.version > target):
                     continue
                 with conn.transaction():
-                    conn.execute(m.up_sql.encode())  # type: ignore[arg-type]
+                    conn.execute(m.up_sql.encode())
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
                         (m.version, m.name, m.checksum),
@@ -183,7 +184,7 @@ def migrate_down(url: str, steps: int = 1) -> list[Migration]:
                 if m is None or m.down_sql is None:
                     raise StoreError(f"migration {version:04d} cannot be reverted (no down file)")
                 with conn.transaction():
-                    conn.execute(m.down_sql.encode())  # type: ignore[arg-type]
+                    conn.execute(m.down_sql.encode())
                     conn.execute("DELETE FROM schema_migrations WHERE version = %s", (version,))
                 logger.info("reverted migration %04d_%s", m.version, m.name)
                 done.append(m)

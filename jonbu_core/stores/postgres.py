@@ -236,7 +236,7 @@ class PostgresStore(StoreBase):
             self._copy_in(conn, "bars_stage", good)
             row = conn.execute(_KEPT_SQL, prepare=True).fetchone()
             kept = int(row[0]) if row else 0
-            conn.execute(_MERGE_SQL.encode(), prepare=True)  # type: ignore[arg-type]
+            conn.execute(_MERGE_SQL.encode(), prepare=True)
             return good.num_rows - kept, kept
 
         return self._run("write", merge)
@@ -336,7 +336,7 @@ class PostgresStore(StoreBase):
         """The registry, sorted by symbol."""
         where = "WHERE active" if active_only else ""
         query = f"SELECT symbol, active, added_at, updated_at FROM symbols {where} ORDER BY symbol"
-        rows = self._run("symbols", lambda conn: conn.execute(query.encode()).fetchall())  # type: ignore[arg-type]
+        rows = self._run("symbols", lambda conn: conn.execute(query.encode()).fetchall())
         return [self._info(r) for r in rows]
 
     def deactivate_symbol(self, symbol: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from jonbu_api.auth import FileKeyStore, hash_key, key_file
+from jonbu_api.auth import FileKeyStore, KeyExistsError, hash_key, key_file
 from jonbu_api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from jonbu_core.errors import InvalidInputError, NotFoundError
 
@@ -92,7 +92,7 @@ def test_key_store_keeps_only_hashes(tmp_path: Path) -> None:
     assert ks.verify(key + "x") is None and ks.verify("") is None
     other = FileKeyStore(tmp_path / "keys.json")  # another process's view
     assert other.verify(key) is not None
-    with pytest.raises(InvalidInputError):
+    with pytest.raises(KeyExistsError):
         ks.create("alice")
     with pytest.raises(InvalidInputError):
         ks.create("bad name!")

@@ -348,7 +348,7 @@ def test_admin_keys_and_quarantine(client: TestClient, store: Any) -> None:
     assert key.startswith("jk_") and created.json()["prefix"] == key[:8]
     listed = client.get("/api/v1/admin/keys").json()["keys"]
     assert [k["name"] for k in listed] == ["dash"] and "key" not in listed[0] and "hash" not in listed[0]
-    _error(client.post("/api/v1/admin/keys", json={"name": "dash"}), 422, "invalid_input")
+    _error(client.post("/api/v1/admin/keys", json={"name": "dash"}), 409, "conflict")
     assert client.delete("/api/v1/admin/keys/dash").status_code == 204
     _error(client.delete("/api/v1/admin/keys/dash"), 404, "not_found")
     assert client.get("/api/v1/admin/keys", params={"include_revoked": True}).json()["keys"][0]["active"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -91,6 +92,6 @@ def test_daily_and_weekly_labels_are_new_york_midnights(ts: datetime) -> None:
 @given(ts=utc_times)
 def test_coarser_buckets_nest(ts: datetime) -> None:
     chain = ["1m", "5m", "15m", "30m", "1h", "4h"]
-    for fine, coarse in zip(chain, chain[1:], strict=False):
+    for fine, coarse in itertools.pairwise(chain):
         assert TIMEFRAMES[coarse].bucket(TIMEFRAMES[fine].bucket(ts)) == TIMEFRAMES[coarse].bucket(ts)
     assert TIMEFRAMES["1d"].bucket(TIMEFRAMES["1h"].bucket(ts)) == TIMEFRAMES["1d"].bucket(ts)

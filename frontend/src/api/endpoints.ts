@@ -1,39 +1,27 @@
-/** Typed calls to the jonbu-ohlcv API (CONTRACT.md "REST API"). */
+/**
+ * Typed calls to the jonbu-ohlcv API. Paths, parameters and answers are checked against
+ * `schema.d.ts`, generated from the service's OpenAPI document (`npm run gen:api`).
+ */
 
+import createClient from 'openapi-fetch';
 import type { ApiCandle } from '../lib/candles';
-import { request, requestJson } from './http';
+import { apiFetch, request } from './http';
+import type { components, paths } from './schema';
 
-export type ComponentHealth = { status?: string; [k: string]: unknown };
-export interface Health {
-  status: 'ok' | 'degraded' | 'down' | string;
-  components: Record<string, ComponentHealth>;
-  [k: string]: unknown;
-}
+export type Schemas = components['schemas'];
+export type Health = Schemas['HealthOut'];
+export type ComponentHealth = Schemas['ComponentStatus'];
+export type SymbolEntry = Schemas['SymbolInfo'];
+export type LatestCandle = Schemas['LatestOut'];
+export type HistoryPage = Schemas['HistoryOut'];
+export type SearchResult = Schemas['SearchResultOut'];
+export type StreamStats = Schemas['StreamStatsOut'];
+export type Timeframe = NonNullable<NonNullable<paths['/api/v1/ohlcv/{symbol}/history']['get']['parameters']['query']>['timeframe']>;
 
-export interface SymbolEntry {
-  symbol: string;
-  active: boolean;
-  added_at?: string;
-  updated_at?: string;
-  [k: string]: unknown;
-}
-
-export interface LatestCandle {
-  symbol: string;
-  timeframe: string;
-  candle: ApiCandle | null;
-  final: boolean;
-}
-
-export interface HistoryPage {
-  symbol: string;
-  timeframe: string;
-  candles: ApiCandle[];
-  next_cursor: string | null;
-}
-
+/** Patterns come as names or objects, depending on the detector. */
 export type PatternValue = string | { name?: string; pattern?: string; direction?: string; signal?: string | number; [k: string]: unknown };
 
+/** An enriched candle (Schemas['EnrichedCandleOut']), with `patterns` narrowed to what the chart understands. */
 export interface EnrichedCandle {
   ohlcv: ApiCandle;
   indicators: Record<string, number | null>;
@@ -49,64 +37,79 @@ export interface EnrichedPage {
   candles: EnrichedCandle[];
 }
 
-export interface SearchResult {
-  symbol: string;
-  timeframe: string;
-  ts: string;
-  text: string;
-  score: number;
+/** The generated client; every request goes through `apiFetch` (base URL, key, latency, errors). */
+export const client = createClient<paths>({
+  // apiFetch re-targets each request at the configured base URL; this only makes it absolute.
+  baseUrl: typeof window !== 'undefined' ? window.location.origin : 'http://localhost',
+  fetch: apiFetch,
+});
+
+function tf(timeframe: string): Timeframe {
+  return timeframe as Timeframe;
 }
 
-export type StreamStats = Record<string, unknown>;
+async function data<T>(p: Promise<{ data?: T; error?: unknown }>): Promise<T> {
+  const res = await p;
+  if (res.error !== undefined) throw res.error;
+  return res.data as T;
+}
 
 export const api = {
-  health: (signal?: AbortSignal) => requestJson<Health>('/api/v1/health', { signal }),
+  health: (signal?: AbortSignal) => data(client.GET('/api/v1/health', { signal })),
 
   metrics: async (signal?: AbortSignal) => (await request('/metrics', { signal, accept: 'text/plain' })).text(),
 
-  streamStats: (signal?: AbortSignal) => requestJson<StreamStats>('/api/v1/stream/stats', { signal }),
+  streamStats: (signal?: AbortSignal) => data(client.GET('/api/v1/stream/stats', { signal })),
 
-  symbols: (signal?: AbortSignal) => requestJson<{ symbols: SymbolEntry[] }>('/api/v1/symbols', { signal }),
+  symbols: (signal?: AbortSignal) => data(client.GET('/api/v1/symbols', { signal })),
 
-  addSymbols: (symbols: string[]) =>
-    requestJson<{ symbols: SymbolEntry[] }>('/api/v1/symbols', { method: 'POST', body: { symbols } }),
+  addSymbols: (symbols: string[]) => data(client.POST('/api/v1/symbols', { body: { symbols } })),
 
-  removeSymbol: (symbol: string) =>
-    request(`/api/v1/symbols/${encodeURIComponent(symbol)}`, { method: 'DELETE' }).then(() => undefined),
+  removeSymbol: async (symbol: string) => {
+    await client.DELETE('/api/v1/symbols/{symbol}', { params: { path: { symbol } }, parseAs: 'text' });
+  },
 
   latest: (symbol: string, timeframe: string, signal?: AbortSignal) =>
-    requestJson<LatestCandle>(`/api/v1/ohlcv/${encodeURIComponent(symbol)}`, { query: { timeframe }, signal }),
+    data(client.GET('/api/v1/ohlcv/{symbol}', { params: { path: { symbol }, query: { timeframe: tf(timeframe) } }, signal })),
 
   history: (
     symbol: string,
     q: { timeframe: string; start?: string; end?: string; limit?: number; cursor?: string | null },
     signal?: AbortSignal,
-  ) => requestJson<HistoryPage>(`/api/v1/ohlcv/${encodeURIComponent(symbol)}/history`, { query: q, signal }),
+  ): Promise<HistoryPage> =>
+    data(
+      client.GET('/api/v1/ohlcv/{symbol}/history', {
+        params: { path: { symbol }, query: { timeframe: tf(q.timeframe), start: q.start, end: q.end, limit: q.limit, cursor: q.cursor ?? undefined, format: 'json' } },
+        signal,
+      }),
+    ) as Promise<HistoryPage>,
 
-  enriched: (
-    symbol: string,
-    q: { timeframe: string; start?: string; end?: string; indicators?: string },
-    signal?: AbortSignal,
-  ) => requestJson<EnrichedPage>(`/api/v1/ohlcv/${encodeURIComponent(symbol)}/enriched`, { query: q, signal }),
+  enriched: async (symbol: string, q: { timeframe: string; start?: string; end?: string; indicators?: string }, signal?: AbortSignal): Promise<EnrichedPage> =>
+    (await data(
+      client.GET('/api/v1/ohlcv/{symbol}/enriched', {
+        params: { path: { symbol }, query: { timeframe: tf(q.timeframe), start: q.start, end: q.end, indicators: q.indicators } },
+        signal,
+      }),
+    )) as EnrichedPage,
 
   narrative: async (symbol: string, q: { timeframe: string; at: string; format?: 'text' | 'markdown' | 'json' }, signal?: AbortSignal) => {
     const res = await request(`/api/v1/ohlcv/${encodeURIComponent(symbol)}/narrative`, {
       query: { format: 'text', ...q },
       signal,
-      accept: 'application/json, text/plain, text/markdown',
+      accept: 'text/plain, text/markdown, application/json',
     });
-    const type = res.headers.get('content-type') ?? '';
-    if (type.includes('json')) {
-      const body = (await res.json()) as unknown;
+    if ((res.headers.get('content-type') ?? '').includes('json')) {
+      const body = (await res.json()) as Schemas['NarrativeOut'] | string;
       if (typeof body === 'string') return body;
-      const b = body as Record<string, unknown>;
-      return String(b.text ?? b.narrative ?? b.markdown ?? JSON.stringify(body, null, 2));
+      return body.text ?? JSON.stringify(body, null, 2);
     }
     return res.text();
   },
 
   search: (q: { q: string; symbol?: string; timeframe?: string; k?: number }, signal?: AbortSignal) =>
-    requestJson<{ results: SearchResult[] }>('/api/v1/rag/search', { query: q, signal }),
+    data(client.GET('/api/v1/rag/search', { params: { query: { ...q, timeframe: q.timeframe ? tf(q.timeframe) : undefined } }, signal })),
+
+  consoleCommands: (signal?: AbortSignal) => data(client.GET('/api/v1/console/commands', { signal })),
 };
 
 /** Fetch every page of a history range (following `next_cursor`), up to `maxBars`. */
@@ -123,7 +126,7 @@ export async function fetchHistoryAll(
   for (let page = 0; page < 200; page += 1) {
     const res: HistoryPage = await api.history(symbol, { ...q, limit: pageSize, cursor }, opts.signal);
     out = out.concat(res.candles);
-    cursor = res.next_cursor;
+    cursor = res.next_cursor ?? null;
     if (!cursor) break;
     if (out.length >= maxBars && opts.keep !== 'last') {
       truncated = true;

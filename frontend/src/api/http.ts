@@ -57,42 +57,60 @@ async function readError(res: Response): Promise<ApiError> {
 
 export type Query = Record<string, string | number | boolean | undefined | null>;
 
-/** Fetch an API path, recording its latency; throws ApiError on a non-2xx answer. */
-export async function request(
-  path: string,
-  init: { method?: string; query?: Query; body?: unknown; signal?: AbortSignal; accept?: string } = {},
-): Promise<Response> {
-  const url = apiUrl(
-    path,
-    Object.fromEntries(Object.entries(init.query ?? {}).map(([k, v]) => [k, v === undefined || v === null ? v : String(v)])),
-  );
-  const headers: Record<string, string> = { Accept: init.accept ?? 'application/json', ...authHeaders() };
-  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+/**
+ * The fetch every API call goes through (the generated client's too): resolves the path
+ * against the configured base URL, adds the API key, records the latency, and turns a
+ * non-2xx answer into an ApiError.
+ */
+export async function apiFetch(input: Request): Promise<Response> {
+  const original = new URL(input.url, window.location.origin);
+  const path = original.pathname;
+  const target = apiUrl(path) + original.search;
+  const headers = new Headers(input.headers);
+  for (const [k, v] of Object.entries(authHeaders())) headers.set(k, v);
+  if (!headers.has('Accept')) headers.set('Accept', 'application/json');
+  const method = input.method;
+  const body = method === 'GET' || method === 'HEAD' ? undefined : await input.text();
+  const route = routeOf(path);
   const t0 = performance.now();
   let res: Response;
-  const route = routeOf(path);
   try {
-    res = await fetch(url, {
-      method: init.method ?? 'GET',
-      headers,
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-      signal: init.signal,
-    });
+    res = await fetch(target, { method, headers, body, signal: input.signal });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
     const t = useTelemetry.getState();
     t.request({ ts: Date.now(), route, ms: performance.now() - t0, status: 0 });
-    t.log('error', 'api', `${init.method ?? 'GET'} ${route}: network error (${(err as Error).message})`);
+    t.log('error', 'api', `${method} ${route}: network error (${(err as Error).message})`);
     throw new ApiError(0, 'network', `cannot reach the API at ${apiBase() || window.location.origin} (${(err as Error).message})`);
   }
-  const ms = performance.now() - t0;
-  useTelemetry.getState().request({ ts: Date.now(), route, ms, status: res.status });
-  if (!res.ok) {
+  useTelemetry.getState().request({ ts: Date.now(), route, ms: performance.now() - t0, status: res.status });
+  if (!res.ok && res.status !== 304) {
     const err = await readError(res);
-    useTelemetry.getState().log(res.status >= 500 ? 'error' : 'warning', 'api', `${init.method ?? 'GET'} ${route} → ${res.status} ${err.code}: ${err.message}`);
+    useTelemetry.getState().log(res.status >= 500 ? 'error' : 'warning', 'api', `${method} ${route} → ${res.status} ${err.code}: ${err.message}`);
     throw err;
   }
   return res;
+}
+
+/** Fetch an API path (for answers that are not JSON: text, NDJSON streams, files). */
+export async function request(
+  path: string,
+  init: { method?: string; query?: Query; body?: unknown; signal?: AbortSignal; accept?: string } = {},
+): Promise<Response> {
+  const url = new URL(path, window.location.origin);
+  for (const [k, v] of Object.entries(init.query ?? {})) {
+    if (v !== undefined && v !== null && v !== '') url.searchParams.set(k, String(v));
+  }
+  const headers: Record<string, string> = { Accept: init.accept ?? 'application/json' };
+  if (init.body !== undefined) headers['Content-Type'] = 'application/json';
+  return apiFetch(
+    new Request(url, {
+      method: init.method ?? 'GET',
+      headers,
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: init.signal,
+    }),
+  );
 }
 
 /** GET/POST an API path and parse its JSON answer. */

@@ -141,7 +141,7 @@ export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [],
       <div
         ref={containerRef}
         className="absolute inset-0"
-        role="img"
+        role="figure"
         aria-label={label ?? `Candlestick chart of ${symbol}, ${timeframe} bars, with volume${lines.length ? ' and indicators' : ''}`}
       />
     </div>

@@ -43,7 +43,7 @@ export function VirtualTable<T>({
       tabIndex={0}
       role="region"
       aria-label={`${label} (scrollable)`}
-      className="overflow-auto rounded-lg border border-slate-200 dark:border-slate-800"
+      className="relative overflow-auto rounded-lg border border-slate-200 dark:border-slate-800"
       style={{ height }}
       data-testid={testId}
     >

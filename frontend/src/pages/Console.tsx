@@ -2,7 +2,8 @@
 
 import { useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
-import { request, requestJson } from '../api/http';
+import { api } from '../api/endpoints';
+import { request } from '../api/http';
 import { Card, PageHeader, errorMessage } from '../components/ui';
 
 interface Command {
@@ -36,8 +37,27 @@ export interface PaletteEntry {
  * separate entries; optional parts ("[FILTER]") are dropped; required placeholders (upper-case
  * words such as SYMBOLS or DATE) mean the entry fills the input instead of running.
  */
+/** Split on `|` outside brackets ("a [--x m|n] | b" → ["a [--x m|n]", "b"]). */
+export function splitAlternatives(usage: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = '';
+  for (const ch of usage) {
+    if (ch === '[' || ch === '(' || ch === '{') depth += 1;
+    if (ch === ']' || ch === ')' || ch === '}') depth = Math.max(0, depth - 1);
+    if (ch === '|' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+    }
+  }
+  out.push(cur);
+  return out.map((s) => s.trim()).filter(Boolean);
+}
+
 export function expandUsage(c: Command): PaletteEntry[] {
-  return c.usage.split('|').map((alt, i) => {
+  return splitAlternatives(c.usage).map((alt, i) => {
     let text = alt.trim();
     if (i > 0 && !text.startsWith(c.name)) text = `${c.name} ${text}`;
     const required = text.replace(/\[[^\]]*\]/g, '').replace(/\s+/g, ' ').trim();
@@ -99,7 +119,7 @@ export function renderChunk(body: unknown): { kind: Line['kind']; text: string }
 export default function Console() {
   const commandsQ = useQuery({
     queryKey: ['console-commands'],
-    queryFn: ({ signal }) => requestJson<{ commands: Command[] }>('/api/v1/console/commands', { signal }),
+    queryFn: ({ signal }) => api.consoleCommands(signal),
     staleTime: Infinity,
     retry: false,
   });
@@ -274,7 +294,7 @@ export default function Console() {
                           aria-label={`${c.run ? 'Run' : 'Edit'} ${c.label}${c.help ? `: ${c.help}` : ''}`}
                         >
                           <span className="flex items-center justify-between gap-2">
-                            <span className="font-mono text-sm font-medium">{c.label}</span>
+                            <span className="min-w-0 font-mono text-sm font-medium break-words">{c.label}</span>
                             <span className="shrink-0 text-[10px] font-semibold tracking-wide text-slate-600 uppercase dark:text-slate-400">{c.run ? 'run' : 'edit'}</span>
                           </span>
                           {c.help && <span className="block text-xs muted">{c.help}</span>}
@@ -332,7 +352,7 @@ export default function Console() {
                 Stop
               </button>
             ) : (
-              <button type="button" className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-semibold text-white hover:bg-sky-500 disabled:opacity-50" onClick={() => run(input)} disabled={!input.trim()} data-testid="console-run">
+              <button type="button" className="rounded-md bg-sky-700 px-3 py-1.5 text-sm font-semibold text-white hover:bg-sky-600 disabled:opacity-50" onClick={() => run(input)} disabled={!input.trim()} data-testid="console-run">
                 Run
               </button>
             )}

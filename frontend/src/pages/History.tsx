@@ -179,21 +179,21 @@ export default function History() {
         </Card>
       ) : (
         <>
-          <div className="grid gap-4 xl:grid-cols-[minmax(0,1fr)_19rem]">
+          <div className="grid gap-4 xl:grid-cols-[minmax(0,1fr)_22rem]">
             <Card title={`${symbol} · ${timeframe} · ${start} → ${end}`} bodyClassName="p-1 sm:p-2">
               {bars.length === 0 ? <EmptyState>No bars in this range.</EmptyState> : <CandleChart bars={bars} timeframe={timeframe} symbol={symbol} focusTime={focus} className="h-[360px]" />}
             </Card>
             <Card title="Summary and gaps" bodyClassName="p-0">
-              <dl className="num grid grid-cols-2 gap-x-4 gap-y-1.5 p-4 text-sm">
+              <dl className="num grid grid-cols-[auto_1fr] gap-x-4 gap-y-1.5 p-4 text-sm">
                 <dt className="muted">Bars</dt>
                 <dd className="text-right" data-testid="history-count">
                   {formatInt(bars.length)}
                   {q.data?.truncated ? '+' : ''}
                 </dd>
                 <dt className="muted">First</dt>
-                <dd className="text-right">{bars[0] ? formatExchangeTime(bars[0].time, timeframe) : '—'}</dd>
+                <dd className="text-right whitespace-nowrap">{bars[0] ? formatExchangeTime(bars[0].time, timeframe) : '—'}</dd>
                 <dt className="muted">Last</dt>
-                <dd className="text-right">{bars.length ? formatExchangeTime(bars[bars.length - 1]!.time, timeframe) : '—'}</dd>
+                <dd className="text-right whitespace-nowrap">{bars.length ? formatExchangeTime(bars[bars.length - 1]!.time, timeframe) : '—'}</dd>
                 <dt className="muted">Gaps</dt>
                 <dd className={`text-right ${gaps.length ? 'down' : 'up'}`} data-testid="gap-count">
                   {gaps.length} ({formatInt(missing)} bars)

@@ -114,7 +114,7 @@ function Graph({ data, series, unit, testId }: { data: Point[]; series: { key: k
   const grid = dark ? 'rgba(148,163,184,0.12)' : 'rgba(100,116,139,0.18)';
   const hasData = data.some((p) => series.some((s) => p[s.key] !== null));
   return (
-    <div className="h-48" data-testid={testId} role="img" aria-label={`${series.map((s) => s.name).join(' and ')} over the last ${Math.round((POINTS * POLL_MS) / 60000)} minutes`}>
+    <div className="h-48" data-testid={testId} role="figure" aria-label={`${series.map((s) => s.name).join(' and ')} over the last ${Math.round((POINTS * POLL_MS) / 60000)} minutes`}>
       {!hasData ? (
         <EmptyState>Waiting for samples…</EmptyState>
       ) : (
@@ -150,7 +150,7 @@ function MiniLine({ data, k, color }: { data: Point[]; k: keyof Point; color: st
   return (
     <div className="h-10" aria-hidden="true">
       <ResponsiveContainer width="100%" height="100%">
-        <LineChart data={data}>
+        <LineChart data={data} accessibilityLayer={false}>
           <Line type="monotone" dataKey={k} stroke={color} dot={false} strokeWidth={1.5} isAnimationActive={false} connectNulls />
         </LineChart>
       </ResponsiveContainer>
@@ -169,7 +169,7 @@ function HealthCard() {
       ) : (
         <ul className="grid gap-3 sm:grid-cols-2 xl:grid-cols-3" data-testid="health-components">
           {Object.entries(q.data?.components ?? {}).map(([name, comp]) => {
-            const details = Object.entries(flatten(comp)).filter(([k]) => k !== 'status');
+            const details = Object.entries(flatten(comp)).filter(([k, v]) => k !== 'status' && v !== null && v !== '');
             return (
               <li key={name} className="rounded-lg border border-slate-200 p-3 dark:border-slate-800">
                 <div className="flex items-center justify-between gap-2">
@@ -208,7 +208,7 @@ function LatencyTable({ server }: { server: RouteLatency[] }) {
       {rows.length === 0 ? (
         <EmptyState>No requests yet.</EmptyState>
       ) : (
-        <div className="max-h-72 overflow-auto" tabIndex={0} role="region" aria-label="API latency table (scrollable)">
+        <div className="relative max-h-72 overflow-auto" tabIndex={0} role="region" aria-label="API latency table (scrollable)">
           <table className="w-full text-sm" data-testid="latency-table">
             <thead className="sticky top-0 bg-white dark:bg-slate-900">
               <tr className="border-b border-slate-200 dark:border-slate-800">
@@ -261,7 +261,8 @@ function LogViewer() {
   const server = useQuery({
     queryKey: ['server-logs'],
     queryFn: ({ signal }) => requestJson<{ records?: ServerLog[]; logs?: ServerLog[] }>('/api/v1/logs', { query: { limit: 300 }, signal }),
-    refetchInterval: 5000,
+    // Poll while the server offers a log feed; stop after an error (e.g. 404: no such route).
+    refetchInterval: (query) => (query.state.status === 'error' ? false : 5000),
     retry: false,
   });
   const serverRecords = server.data?.records ?? server.data?.logs ?? [];
@@ -392,7 +393,7 @@ export default function Monitoring() {
           {statsFlat.length === 0 ? (
             <EmptyState>{errors.stats ? 'Unavailable.' : 'Waiting…'}</EmptyState>
           ) : (
-            <div className="max-h-72 overflow-auto" tabIndex={0} role="region" aria-label="Stream status (scrollable)">
+            <div className="relative max-h-72 overflow-auto" tabIndex={0} role="region" aria-label="Stream status (scrollable)">
               <dl className="grid grid-cols-[minmax(0,1fr)_auto] gap-x-4 gap-y-1 p-4 text-sm" data-testid="stream-stats">
                 {statsFlat.map(([k, v]) => (
                   <div key={k} className="contents">

@@ -27,7 +27,8 @@ function ts(v: unknown): number | null {
 
 /** Coverage fields the API may send with a symbol (several spellings accepted). */
 export function coverageFromEntry(e: SymbolEntry): Coverage | null {
-  const c = (e.coverage && typeof e.coverage === 'object' ? e.coverage : e) as Record<string, unknown>;
+  const raw = e as unknown as Record<string, unknown>;
+  const c = (raw.coverage && typeof raw.coverage === 'object' ? raw.coverage : raw) as Record<string, unknown>;
   const first = ts(c.first_bar ?? c.first_ts ?? c.first);
   const last = ts(c.last_bar ?? c.last_ts ?? c.last);
   if (first === null && last === null) return null;
@@ -57,9 +58,10 @@ async function measureCoverage(symbol: string, signal: AbortSignal): Promise<Cov
       const d = exchangeDate(isoToEpoch(c.ts));
       perDay.set(d, (perDay.get(d) ?? 0) + 1);
     }
-    // Whole past sessions only (the current one is still filling).
+    // Whole past sessions only: not the current one (still filling), nor the first day of
+    // the window (it starts mid-session).
     const today = exchangeDate(Date.now() / 1000);
-    const days = [...perDay.entries()].filter(([d]) => d !== today);
+    const days = [...perDay.entries()].filter(([d]) => d !== today).slice(1);
     if (days.length) completeness = (100 * days.reduce((s, [, n]) => s + Math.min(n, 390), 0)) / (390 * days.length);
   }
   return { first, last, bars, completeness };
@@ -217,7 +219,7 @@ export default function Symbols() {
         ) : list.length === 0 ? (
           <EmptyState>No symbols yet. Add one above.</EmptyState>
         ) : (
-          <div className="overflow-x-auto" tabIndex={0} role="region" aria-label="Tracked symbols table (scrollable)">
+          <div className="relative overflow-x-auto" tabIndex={0} role="region" aria-label="Tracked symbols table (scrollable)">
             <table className="w-full min-w-[44rem] text-left" data-testid="symbols-table">
               <thead className="border-b border-slate-200 dark:border-slate-800">
                 <tr>

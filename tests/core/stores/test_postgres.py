@@ -13,7 +13,13 @@ from jonbu_core.models import BAR_SCHEMA
 from jonbu_core.settings import load_settings
 from jonbu_core.stores import _pgcopy
 from jonbu_core.stores.factory import open_store
-from jonbu_core.stores.migrate import discover, migrate_down, migrate_up, migration_status, pending_migrations
+from jonbu_core.stores.migrate import (
+    discover,
+    migrate_down,
+    migrate_up,
+    migration_status,
+    pending_migrations,
+)
 from jonbu_core.stores.postgres import PostgresStore
 from tests.core.stores._data import session_bars, sort_bars
 

@@ -1,0 +1,248 @@
+"""Batch enrichment of a range: an Arrow table (vectorised) or EnrichedCandle objects.
+
+Table columns, in order:
+
+1. the candle: ``ts open high low close volume trade_count vwap``;
+2. the indicators, keys as in CONTRACT.md (a key clashing with a candle column is
+   prefixed ``ind_``: the anchored ``vwap`` becomes ``ind_vwap``); null in warm-up;
+3. ``cdl_<pattern>``: TA-Lib's raw value for each candlestick pattern (0, ±100, ±200);
+4. ``chart_<pattern>``: strength 0–1 of each chart pattern (0 = not present);
+5. context: ``regime trend_direction`` (dictionary strings), ``trend_strength
+   trend_slope_pct trend_r2 volatility_percentile relative_volume``, nearest
+   ``support``/``resistance`` with ``_touches`` and ``_dist_atr``, ``signal_bias``;
+6. ``f_<feature>``: the feature vector (null inside the feature warm-up);
+7. ``confidence``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import talib
+
+from jonbu_core.enrich.candles import CANDLES, CandleInfo, candle_direction, candle_strength
+from jonbu_core.enrich.engine import CHART_NAMES, CHART_PATTERNS, ENGINE_VERSION, BatchResult, compute
+from jonbu_core.enrich.models import (
+    REGIMES,
+    TREND_DIRECTIONS,
+    EnrichedCandle,
+    Level,
+    MarketContext,
+    Pattern,
+    fast_model,
+)
+from jonbu_core.enrich.plan import FEATURE_NAMES, P
+from jonbu_core.enrich.registry import IndicatorSpec, resolve_specs
+from jonbu_core.models import CANDLE_COLUMNS, Candle
+
+CONTEXT_NUMBERS = ("trend_strength", "trend_slope_pct", "trend_r2", "volatility_percentile",
+                   "relative_volume")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def indicator_column(key: str) -> str:
+    """Column name of an indicator key in tables/CSV (``ind_`` prefix on a clash)."""
+    return f"ind_{key}" if key in CANDLE_COLUMNS else key
+
+
+def _nullable(arr: np.ndarray[Any, Any]) -> pa.Array:
+    return pa.array(arr, from_pandas=True)
+
+
+def _codes(codes: np.ndarray[Any, Any], names: tuple[str, ...]) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8)), pa.array(list(names)))
+
+
+def result_table(res: BatchResult) -> pa.Table:
+    """The enriched table of a :class:`BatchResult` (see the module docstring)."""
+    plan, s = res.plan, res.series
+    names: list[str] = list(res.table.column_names)
+    arrays: list[pa.Array | pa.ChunkedArray] = list(res.table.columns)
+    for key, arr in res.indicators.items():
+        names.append(indicator_column(key))
+        arrays.append(_nullable(arr))
+    for info, arr in zip(CANDLES, res.cdl, strict=True):
+        names.append(f"cdl_{info.name}")
+        arrays.append(pa.array(arr))
+    for name in CHART_NAMES:
+        names.append(f"chart_{name}")
+        arrays.append(pa.array(res.chart[name]))
+    names += ["regime", "trend_direction"]
+    arrays += [_codes(s[plan.s["regime"]], REGIMES), _codes(s[plan.s["trend_direction"]], TREND_DIRECTIONS)]
+    for name in CONTEXT_NUMBERS:
+        names.append(name)
+        arrays.append(_nullable(s[plan.s[name]]))
+    for side in ("support", "resistance"):
+        names += [side, f"{side}_touches", f"{side}_dist_atr"]
+        arrays += [_nullable(res.nearest[side]), pa.array(res.nearest[f"{side}_touches"].astype(np.int64)),
+                   _nullable(res.nearest[f"{side}_dist_atr"])]
+    names.append("signal_bias")
+    arrays.append(pa.array(res.agg["bias"]))
+    for name in FEATURE_NAMES:
+        names.append(f"f_{name}")
+        arrays.append(_nullable(res.features[name]))
+    names.append("confidence")
+    arrays.append(pa.array(res.agg["confidence"]))
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def enrich_table(bars: pa.Table, specs: str | list[IndicatorSpec] | None = None, *,
+                 timeframe: str | None = None) -> pa.Table:
+    """Enrich every bar of ``bars`` (vectorised).
+
+    Parameters
+    ----------
+    bars : pyarrow.Table
+        Bars ascending by ``ts`` with ``open high low close volume`` (``trade_count``
+        and ``vwap`` optional), e.g. a ``BarStore.read_bars`` page.
+    specs : str or list of IndicatorSpec, optional
+        Indicators to compute (``"rsi:14,ema:50"``); ``None`` for the default set.
+    timeframe : str, optional
+        Timeframe of the bars (picks the anchor of ``vwap``/``obv``); inferred from
+        the ``timeframe`` column or the bar spacing when omitted.
+
+    Returns
+    -------
+    pyarrow.Table
+        See the module docstring for the columns.
+    """
+    res = compute(bars, resolve_specs(specs), _timeframe(bars, timeframe))
+    return result_table(res)
+
+
+def _timeframe(bars: pa.Table, timeframe: str | None) -> str | None:
+    if timeframe is None and isinstance(bars, pa.Table) and "timeframe" in bars.column_names and bars.num_rows:
+        value = bars.column("timeframe")[0].as_py()
+        return str(value) if value else None
+    return timeframe
+
+
+_PATTERN_CACHE: dict[tuple[str, int], Pattern] = {}
+
+
+def candle_pattern(info: CandleInfo, value: int) -> Pattern:
+    """The (cached, immutable) :class:`Pattern` of TA-Lib value ``value`` of ``info``."""
+    key = (info.func, value)
+    pat = _PATTERN_CACHE.get(key)
+    if pat is None:
+        pat = Pattern(name=info.name, kind="candlestick", direction=candle_direction(info, value),  # type: ignore[arg-type]
+                      strength=candle_strength(info, value), description=info.description)
+        _PATTERN_CACHE[key] = pat
+    return pat
+
+
+def chart_pattern(name: str, strength: float) -> Pattern:
+    """A chart :class:`Pattern` with ``strength``."""
+    direction, description = CHART_PATTERNS[name]
+    return fast_model(Pattern, {"name": name, "kind": "chart", "direction": direction,
+                                "strength": strength, "description": description})
+
+
+def split_levels(prices: list[float], touches: list[int], close: float, atr: float
+                 ) -> tuple[list[Level], list[Level]]:
+    """Support (≤ close, nearest first) and resistance (> close) from ascending levels."""
+    support: list[Level] = []
+    resistance: list[Level] = []
+    shown = P.levels_shown
+    pos_atr = atr > 0
+    for p, t in zip(prices, touches, strict=True):
+        if p > close:
+            if len(resistance) < shown:
+                resistance.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
+                    (p - close) / atr if pos_atr else 0.0)}))
+        else:
+            support.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
+                (close - p) / atr if pos_atr else 0.0)}))
+    support.reverse()
+    return support[:shown], resistance
+
+
+def make_metadata(specs: list[IndicatorSpec], **extra: Any) -> dict[str, Any]:
+    """Metadata shared by every candle of one request."""
+    return {"engine": f"jonbu-enrich/{ENGINE_VERSION}", "talib": str(talib.__ta_version__),
+            "indicators": [s.label for s in specs], **extra}
+
+
+def _ts(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _none_if_nan(values: list[float]) -> list[float | None]:
+    return [None if v != v else v for v in values]
+
+
+def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | None = None,
+                   processed_at: datetime | None = None) -> list[EnrichedCandle]:
+    """EnrichedCandle objects for rows ``first…`` of a :class:`BatchResult`."""
+    n = res.n
+    if first >= n:
+        return []
+    plan, s = res.plan, res.series
+    rows = range(first, n)
+    now = processed_at or datetime.now(UTC)
+    meta = metadata if metadata is not None else make_metadata(res.plan.specs)
+    tcols = {c: res.table.column(c).slice(first).to_pylist() for c in CANDLE_COLUMNS if c != "ts"}
+    ts = res.ts_us[first:].tolist()
+    ind = {k: _none_if_nan(v[first:].tolist()) for k, v in res.indicators.items()}
+    pats: list[list[Pattern]] = [[] for _ in rows]
+    for info, arr in zip(CANDLES, res.cdl, strict=True):
+        part = arr[first:]
+        for i in np.flatnonzero(part).tolist():
+            pats[i].append(candle_pattern(info, int(part[i])))
+    for name in CHART_NAMES:
+        part = res.chart[name][first:]
+        for i in np.flatnonzero(part > 0).tolist():
+            pats[i].append(chart_pattern(name, float(part[i])))
+    regime = s[plan.s["regime"]][first:].astype(np.int64).tolist()
+    tdir = s[plan.s["trend_direction"]][first:].astype(np.int64).tolist()
+    ctx_num = {k: _none_if_nan(s[plan.s[k]][first:].tolist()) for k in CONTEXT_NUMBERS}
+    bias = res.agg["bias"][first:].tolist()
+    conf = res.agg["confidence"][first:].tolist()
+    close = res.series["close"][first:].tolist()
+    atr = s[plan.s["atr"]][first:].tolist()
+    ev = res.levels.event_of_bar[first:].tolist()
+    lv_price, lv_touch = res.levels.price, res.levels.touches
+    feats = {k: res.features[k][first:].tolist() for k in FEATURE_NAMES}
+    fstart = plan.feature_lookback
+    out: list[EnrichedCandle] = []
+    level_cache: dict[int, tuple[list[float], list[int]]] = {}
+    for r in range(len(rows)):
+        e = ev[r]
+        lv = level_cache.get(e)
+        if lv is None:
+            mask = ~np.isnan(lv_price[e])
+            lv = (lv_price[e][mask].tolist(), lv_touch[e][mask].tolist())
+            level_cache[e] = lv
+        support, resistance = split_levels(lv[0], lv[1], close[r], atr[r])
+        ctx = fast_model(MarketContext, {
+            "regime": REGIMES[regime[r]], "trend_direction": TREND_DIRECTIONS[tdir[r]],
+            **{k: ctx_num[k][r] for k in CONTEXT_NUMBERS},
+            "support": support, "resistance": resistance, "signal_bias": bias[r]})
+        candle = fast_model(Candle, {"ts": _ts(ts[r]), **{c: tcols[c][r] for c in tcols}})
+        features = {k: feats[k][r] for k in FEATURE_NAMES} if first + r >= fstart else {}
+        out.append(fast_model(EnrichedCandle, {
+            "ohlcv": candle, "indicators": {k: ind[k][r] for k in ind}, "patterns": pats[r],
+            "context": ctx, "features": features, "confidence": conf[r], "processed_at": now,
+            "metadata": meta}))
+    return out
+
+
+def enrich_candles(bars: pa.Table, specs: str | list[IndicatorSpec] | None = None,
+                   start: datetime | None = None, *, timeframe: str | None = None,
+                   metadata: dict[str, Any] | None = None) -> list[EnrichedCandle]:
+    """Enrich ``bars`` and return :class:`EnrichedCandle` objects from ``start`` on.
+
+    Bars before ``start`` only warm the indicators up. See :func:`enrich_table` for
+    ``bars``, ``specs`` and ``timeframe``.
+    """
+    resolved = resolve_specs(specs)
+    res = compute(bars, resolved, _timeframe(bars, timeframe))
+    first = 0
+    if start is not None:
+        st = start if start.tzinfo else start.replace(tzinfo=UTC)
+        first = int(np.searchsorted(res.ts_us, int((st - _EPOCH) / timedelta(microseconds=1)), side="left"))
+    meta = metadata if metadata is not None else make_metadata(resolved)
+    return result_candles(res, first, meta)

@@ -1,0 +1,220 @@
+"""Evaluate the enrichment graph one bar at a time (the incremental path).
+
+Every :class:`~jonbu_core.enrich.graph.TaCall` becomes a TA-Lib streaming handle
+(``talib.stream.<FUNC>``): O(1) state per indicator, advanced by one closed bar with
+``update`` or asked about a forming bar with ``peek`` (which commits nothing).
+TA-Lib documents its handles as bit-identical to its Function API, which the
+batch path uses. Lags keep the last ``k`` values; element-wise operations are
+compiled from their scalar expressions (:mod:`jonbu_core.enrich.ops`).
+
+Two evaluators share the state:
+
+* the *cold* one, an interpreter that handles warm-up (NaN inputs, handles that
+  cannot open yet because there is not enough history);
+* the *warm* one, a straight-line function generated once every handle is open and
+  every series is past its warm-up (no NaN checks, no dispatch) — the fast path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from talib import stream
+
+from jonbu_core.enrich.graph import BASE_SERIES, Graph, Lag, Op, TaCall, ta_lookback
+from jonbu_core.enrich.ops import EXPR_GLOBALS, render, scalar_fn
+
+logger = logging.getLogger(__name__)
+
+try:  # TA-Lib >= 0.8 has stateful streaming handles
+    from talib import InsufficientHistory
+except ImportError:  # pragma: no cover - older TA-Lib
+    InsufficientHistory = Exception  # type: ignore[assignment,misc]
+
+
+def has_streaming_api() -> bool:
+    """Whether the installed TA-Lib has stateful streaming handles (``update``/``peek``)."""
+    return hasattr(getattr(stream, "SMA", None), "update")
+
+
+class _Pending:
+    """A TA-Lib call whose handle cannot open yet: its input history so far."""
+
+    __slots__ = ("finite", "history", "need")
+
+    def __init__(self, n_in: int, need: int) -> None:
+        self.history: list[list[float]] = [[] for _ in range(n_in)]
+        self.finite = 0
+        """Rows of the history where every input is a number."""
+        self.need = need
+        """Finite rows TA-Lib needs at least before a handle can open."""
+
+    def add(self, row: list[float]) -> None:
+        for h, x in zip(self.history, row, strict=True):
+            h.append(x)
+        if not any(x != x for x in row):
+            self.finite += 1
+
+
+def _open(node: TaCall, arrays: list[np.ndarray[Any, Any]]) -> Any | None:
+    """Open a handle on ``arrays`` (None when the history is still too short)."""
+    finite = [np.asarray(a, dtype=np.float64) for a in arrays]
+    if len(finite[0]) == 0 or any(np.isnan(a).all() for a in finite):
+        return None
+    try:
+        return getattr(stream, node.func)(*finite, *node.params)
+    except InsufficientHistory:
+        return None
+
+
+class Stepper:
+    """State of every graph node, advanced one bar at a time."""
+
+    def __init__(self, graph: Graph, slots: list[str]) -> None:
+        if not has_streaming_api():  # pragma: no cover - depends on the TA-Lib install
+            raise RuntimeError("jonbu enrichment needs ta-lib >= 0.8.2 (stateful streaming API)")
+        self.graph = graph
+        self.nodes = graph.nodes
+        self.slots = slots
+        """Series whose values :meth:`step` returns, in order."""
+        self.index = {name: i for i, name in enumerate(self._all_series())}
+        self.handles: list[Any] = [None] * len(self.nodes)
+        self.lags: list[list[float]] = [
+            [math.nan] * n.k if isinstance(n, Lag) else [] for n in self.nodes]
+        self.count = 0
+        self.warm_after = graph.max_lookback
+        self._fast: Callable[..., tuple[float, ...]] | None = None
+        self._fast_peek: Callable[..., tuple[float, ...]] | None = None
+        self._scalar: list[Callable[..., float] | None] = [
+            scalar_fn(n.op, len(n.inputs), n.const) if isinstance(n, Op) else None for n in self.nodes
+        ]
+
+    def _all_series(self) -> list[str]:
+        names = list(BASE_SERIES)
+        for node in self.nodes:
+            names.extend(node.outputs)
+        return names
+
+    # --- seeding ---------------------------------------------------------------------
+
+    def seed(self, series: dict[str, np.ndarray[Any, Any]], n: int) -> None:
+        """Open every handle on the batch series of ``n`` history bars."""
+        self.count = n
+        for pos, node in enumerate(self.nodes):
+            if isinstance(node, TaCall):
+                arrays = [series[s] for s in node.inputs]
+                handle = _open(node, arrays) if n else None
+                if handle is None:
+                    pend = _Pending(len(arrays), ta_lookback(node.func, node.params) + 1)
+                    for row in zip(*(np.asarray(a, dtype=np.float64).tolist() for a in arrays), strict=True):
+                        pend.add(list(row))
+                    self.handles[pos] = pend
+                else:
+                    self.handles[pos] = handle
+            elif isinstance(node, Lag):
+                src = series[node.source]
+                tail = [float(x) for x in src[max(0, n - node.k):n]]
+                self.lags[pos] = [math.nan] * (node.k - len(tail)) + tail
+        self._maybe_warm()
+
+    def _maybe_warm(self) -> None:
+        if self._fast is None and self.count > self.warm_after and not any(
+                isinstance(h, _Pending) for h in self.handles):
+            self._fast = self._compile(commit=True)
+            self._fast_peek = self._compile(commit=False)
+            logger.debug("enrichment stepper warm after %d bars", self.count)
+
+    # --- evaluation ------------------------------------------------------------------
+
+    def step(self, base: tuple[float, ...], commit: bool = True) -> tuple[float, ...]:
+        """Advance by one bar (``commit=False``: evaluate without changing state).
+
+        Returns the values of :attr:`slots` at this bar.
+        """
+        fast = self._fast if commit else self._fast_peek
+        if fast is not None:
+            if commit:
+                self.count += 1
+            return fast(*base)
+        out = self._cold(base, commit)
+        if commit:
+            self.count += 1
+            self._maybe_warm()
+        return out
+
+    def _cold(self, base: tuple[float, ...], commit: bool) -> tuple[float, ...]:
+        vals: list[Any] = list(base) + [math.nan] * (len(self.index) - len(base))
+        idx = self.index
+        for pos, node in enumerate(self.nodes):
+            ins = [vals[idx[s]] for s in node.inputs]
+            if isinstance(node, TaCall):
+                res = self._cold_ta(pos, node, ins, commit)
+                outs = res if node.n_out > 1 else (res,)
+                for name, v in zip(node.outputs, outs, strict=True):
+                    vals[idx[name]] = v
+            elif isinstance(node, Lag):
+                buf = self.lags[pos]
+                vals[idx[node.name]] = buf[0] if buf else math.nan
+                if commit:
+                    buf.append(ins[0])
+                    del buf[0]
+            else:
+                fn = self._scalar[pos]
+                assert fn is not None
+                vals[idx[node.name]] = fn(*ins)
+        return tuple(vals[idx[s]] for s in self.slots)
+
+    def _cold_ta(self, pos: int, node: TaCall, ins: list[float], commit: bool) -> Any:
+        handle = self.handles[pos]
+        nan = (math.nan,) * node.n_out if node.n_out > 1 else math.nan
+        if not isinstance(handle, _Pending):
+            if any(x != x for x in ins):  # pragma: no cover - inputs are finite once open
+                return nan
+            return handle.update(*ins) if commit else handle.peek(*ins)
+        finite = handle.finite + (0 if any(x != x for x in ins) else 1)
+        opened = None
+        if finite >= handle.need:
+            arrays = [np.array([*h, x]) for h, x in zip(handle.history, ins, strict=True)]
+            opened = _open(node, arrays)
+        if opened is None:
+            if commit:
+                handle.add(ins)
+            return nan
+        if commit:
+            self.handles[pos] = opened
+        return opened.value
+
+    # --- the fast path -----------------------------------------------------------------
+
+    def _compile(self, commit: bool) -> Callable[..., tuple[float, ...]]:
+        var = {name: f"x{i}" for i, name in enumerate(self.index)}
+        glb: dict[str, Any] = dict(EXPR_GLOBALS)
+        lines = [f"def step({', '.join(var[b] for b in BASE_SERIES)}):"]
+        post: list[str] = []
+        for pos, node in enumerate(self.nodes):
+            args = [var[s] for s in node.inputs]
+            if isinstance(node, TaCall):
+                fn = f"h{pos}"
+                glb[fn] = self.handles[pos].update if commit else self.handles[pos].peek
+                targets = ", ".join(var[o] for o in node.outputs)
+                if node.n_out > 1:
+                    targets += ","
+                lines.append(f"    {targets} = {fn}({', '.join(args)})")
+            elif isinstance(node, Lag):
+                buf = f"L{pos}"
+                glb[buf] = self.lags[pos]
+                lines.append(f"    {var[node.name]} = {buf}[0]")
+                if commit:
+                    post.append(f"    {buf}.append({args[0]}); del {buf}[0]")
+            else:
+                lines.append(f"    {var[node.name]} = {render(node.op, args, node.const)}")
+        lines += post
+        lines.append(f"    return ({', '.join(var[s] for s in self.slots)},)")
+        src = "\n".join(lines)
+        exec(compile(src, f"<jonbu-enrich-step-{'commit' if commit else 'peek'}>", "exec"), glb)
+        fn: Callable[..., tuple[float, ...]] = glb["step"]
+        return fn
