@@ -1,4 +1,8 @@
-"""``Annotated`` dependencies: state, auth and rate limits, validated inputs."""
+"""``Annotated`` dependencies: state, auth and rate limits, validated inputs.
+
+Every dependency is ``async def``: FastAPI runs plain ``def`` dependencies in a worker
+thread, a thread hop per request for nothing.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from jonbu_core.timeframe import parse_timeframe
 from jonbu_core.timeutil import parse_end, parse_start
 
 
-def get_state(conn: HTTPConnection) -> AppState:
+async def get_state(conn: HTTPConnection) -> AppState:
     """The app's shared state (opened by the lifespan)."""
     state: AppState = conn.app.state.jonbu
     return state
@@ -31,12 +35,12 @@ def get_state(conn: HTTPConnection) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings_dep(state: StateDep) -> Settings:
+async def get_settings_dep(state: StateDep) -> Settings:
     """The app's settings."""
     return state.settings
 
 
-def get_store(state: StateDep) -> BarStore:
+async def get_store(state: StateDep) -> BarStore:
     """The app's store."""
     return state.store
 

@@ -56,7 +56,8 @@ class HubOptions:
     """Seconds without any client message (pong included) before closing with 4408."""
     max_keys: int = 1000
     """Subscriptions one client may hold."""
-    close_timeout: float = 2.0
+    close_timeout: float = 30.0
+    """Seconds to wait for a kicked client's buffer to drain so the close frame gets out."""
 
 
 class _Item:

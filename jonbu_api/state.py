@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import time
@@ -75,6 +76,8 @@ class AppState:
     store_threads: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(8))
     latest_cache: TTLCache = field(default_factory=lambda: TTLCache(4096, 1.0))
     enrich_cache: TTLCache = field(default_factory=lambda: TTLCache(64, 300.0))
+    inflight: dict[Any, asyncio.Future[Any]] = field(default_factory=dict)
+    """Store reads in progress, shared by concurrent requests for the same thing."""
 
     async def run_store(self, op: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking store call in a worker thread, timed as ``op``."""

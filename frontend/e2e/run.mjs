@@ -240,7 +240,7 @@ async function runChecks(browser, base) {
     await page.press('[data-testid="console-input"]', 'Enter');
     await page.waitForFunction(() => /status: (ok|degraded|down)/.test(document.querySelector('[data-testid="console-output"]')?.textContent ?? ''), null, { timeout: 15_000 });
     await page.waitForFunction(() => /exit 0/.test(document.querySelector('[data-testid="console-output"]')?.textContent ?? ''), null, { timeout: 15_000 });
-    const text = await page.textContent('[data-testid="console-output"]');
+    const text = await page.innerText('[data-testid="console-output"]');
     return text.split('\n').find((l) => l.includes('status:'))?.trim();
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { EnrichedCandle } from '../src/api/endpoints';
-import { buildLines, buildMarkers, describePattern, indicatorParam } from '../src/lib/indicators';
+import { buildLines, buildMarkers, describePattern, indicatorParam, patternsByTime } from '../src/lib/indicators';
 
 const ec = (ts: string, indicators: Record<string, number | null>, patterns: EnrichedCandle['patterns'] = []): EnrichedCandle => ({
   ohlcv: { ts, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10 },
@@ -15,8 +15,10 @@ const data = [
 ];
 
 describe('indicator lines', () => {
-  it('requests the contract names of the chosen indicators', () => {
-    expect(indicatorParam(['sma_20', 'bb_20_2'])).toBe('sma_20,bb_upper_20_2,bb_middle_20_2,bb_lower_20_2');
+  it('requests the chosen indicators in the registry syntax, in a stable order', () => {
+    expect(indicatorParam(['sma_20', 'bb_20_2'])).toBe('bbands:20:2,sma:20');
+    expect(indicatorParam(['bb_20_2', 'sma_20'])).toBe('bbands:20:2,sma:20');
+    expect(indicatorParam(['macd_12_26_9', 'vwap'])).toBe('macd:12:26:9,vwap');
     expect(indicatorParam([])).toBe('');
   });
   it('builds price overlays first, then RSI, then MACD, keeping warm-up nulls', () => {
@@ -47,7 +49,12 @@ describe('patterns', () => {
   it('puts bearish markers above the bar and bullish ones below, one per candle', () => {
     const m = buildMarkers(data);
     expect(m).toHaveLength(2);
-    expect(m[0]).toMatchObject({ position: 'belowBar', shape: 'arrowUp', text: 'hammer' });
-    expect(m[1]).toMatchObject({ position: 'aboveBar', shape: 'arrowDown', text: 'engulfing +1' });
+    expect(m[0]).toMatchObject({ position: 'belowBar', shape: 'arrowUp', id: 'hammer' });
+    expect(m[1]).toMatchObject({ position: 'aboveBar', shape: 'arrowDown', id: 'engulfing +1' });
+  });
+  it('leaves out weak patterns when the API grades them', () => {
+    const graded = [ec('2024-01-02T14:30:00Z', {}, [{ name: 'doji', direction: 'neutral', strength: 0.3 }]), ec('2024-01-02T14:31:00Z', {}, [{ name: 'breakout', direction: 'bullish', strength: 0.9 }])];
+    expect(buildMarkers(graded).map((x) => x.id)).toEqual(['breakout']);
+    expect(patternsByTime(graded).get(1704205800)).toEqual([{ name: 'doji', direction: 'neutral' }]);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bucketQuantile, parseProm, routeLatencies, total } from '../src/lib/prom';
-import { flatten, pick, CLIENT_KEYS } from '../src/lib/stats';
+import { flatten, pick, pickMs, CLIENT_KEYS, LAG_KEYS, LATENCY_P99_KEYS, THROUGHPUT_KEYS } from '../src/lib/stats';
 
 const TEXT = `# HELP jonbu_http_request_duration_seconds HTTP request latency by route template.
 # TYPE jonbu_http_request_duration_seconds histogram
@@ -49,5 +49,12 @@ describe('stats', () => {
     expect(flat).toEqual({ running: true, 'ws.clients': 4, 'ws.sent': 10, 'stream.symbols': 'A, B', 'stream.nested.lag_ms': 2.5 });
     expect(pick(flat, CLIENT_KEYS)).toBe(4);
     expect(pick(flat, [/nothing/])).toBeNull();
+  });
+  it('reads the stream daemon status (units normalised to ms)', () => {
+    const flat = flatten({ running: false, stream: { throughput: { trades_per_s: 195.2 }, lag_s: 0.008, latency_ms: { p50: 30.5, p99: 65.7 }, trades: { total: 6351 } }, ws: { clients: 2 } });
+    expect(pick(flat, THROUGHPUT_KEYS)).toBe(195.2);
+    expect(pickMs(flat, LAG_KEYS)).toBeCloseTo(8);
+    expect(pickMs(flat, LATENCY_P99_KEYS)).toBeCloseTo(65.7);
+    expect(pick(flat, CLIENT_KEYS)).toBe(2);
   });
 });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -63,14 +64,30 @@ async def get_latest(symbol: SymbolPath, _: ReadAccess, state: StateDep, timefra
         ev = None
     if ev is not None:
         return LatestOut(symbol=symbol, timeframe=timeframe, candle=ev.candle, final=ev.final, source="stream")
-    key = (symbol, timeframe)
-    bar: Bar | bool | None = state.latest_cache.get(key)
+    bar = await _stored_latest(state, symbol, timeframe)
     if bar is None:
-        bar = await state.run_store("latest_bar", state.store.latest_bar, symbol, timeframe)
-        state.latest_cache.put(key, bar if bar is not None else False)
-    if not isinstance(bar, Bar):
         raise NotFoundError(f"no {timeframe} bars stored for {symbol}")
     return LatestOut(symbol=symbol, timeframe=timeframe, candle=bar.candle(), final=True, source="store")
+
+
+async def _stored_latest(state: AppState, symbol: str, timeframe: str) -> Bar | None:
+    """The last stored bar, cached for a second; concurrent misses share one store read."""
+    key = (symbol, timeframe)
+    hit = state.latest_cache.get(key)
+    if hit is not None:
+        return hit if isinstance(hit, Bar) else None
+    pending = state.inflight.get(key)
+    if pending is None:
+        pending = asyncio.ensure_future(state.run_store("latest_bar", state.store.latest_bar, symbol, timeframe))
+        state.inflight[key] = pending
+        try:
+            bar: Bar | None = await pending
+        finally:
+            state.inflight.pop(key, None)
+        state.latest_cache.put(key, bar if bar is not None else False)
+        return bar
+    shared: Bar | None = await asyncio.shield(pending)
+    return shared
 
 
 async def _encode(fn: Any, *args: Any) -> bytes:

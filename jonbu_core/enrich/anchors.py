@@ -60,12 +60,14 @@ def anchor_ids(ts_us: IArray, kind: str) -> IArray:
     local = pc.local_timestamp(arr)
     if kind == "session":
         us = local.cast(pa.int64()).to_numpy()
-        return np.floor_divide(us, 86_400_000_000).astype(np.int64)
-    years = pc.year(local).to_numpy().astype(np.int64)
+        days: IArray = np.floor_divide(us, 86_400_000_000).astype(np.int64)
+        return days
+    years: IArray = pc.year(local).to_numpy().astype(np.int64)
     if kind == "year":
         return years
-    months = pc.month(local).to_numpy().astype(np.int64)
-    return years * 12 + (months - 1)
+    months: IArray = pc.month(local).to_numpy().astype(np.int64)
+    out: IArray = years * 12 + (months - 1)
+    return out
 
 
 class AnchorClock:

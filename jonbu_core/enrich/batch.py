@@ -24,7 +24,13 @@ import pyarrow as pa
 import talib
 
 from jonbu_core.enrich.candles import CANDLES, CandleInfo, candle_direction, candle_strength
-from jonbu_core.enrich.engine import CHART_NAMES, CHART_PATTERNS, ENGINE_VERSION, BatchResult, compute
+from jonbu_core.enrich.engine import (
+    CHART_NAMES,
+    CHART_PATTERNS,
+    ENGINE_VERSION,
+    BatchResult,
+    compute,
+)
 from jonbu_core.enrich.models import (
     REGIMES,
     TREND_DIRECTIONS,
@@ -162,7 +168,7 @@ def split_levels(prices: list[float], touches: list[int], close: float, atr: flo
 
 def make_metadata(specs: list[IndicatorSpec], **extra: Any) -> dict[str, Any]:
     """Metadata shared by every candle of one request."""
-    return {"engine": f"jonbu-enrich/{ENGINE_VERSION}", "talib": str(talib.__ta_version__),
+    return {"engine": f"jonbu-enrich/{ENGINE_VERSION}", "talib": str(getattr(talib, "__ta_version__", "?")),
             "indicators": [s.label for s in specs], **extra}
 
 

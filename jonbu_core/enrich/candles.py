@@ -10,7 +10,8 @@ bar, e.g. Hikkake), the sign giving the direction. We report it as a
   TA-Lib always reports as +100 but is read as ``bearish``;
 * ``strength`` — the pattern's typical reliability (0.4 low, 0.6 medium, 0.8 high;
   a rough consensus of the candlestick literature, e.g. Bulkowski's statistics),
-  × 1.25 when TA-Lib marks it confirmed (±200), capped at 1.
+  × 1.25 when TA-Lib marks it confirmed (±200), × |value|/100 for TA-Lib's weaker
+  variants (±80: a non-strict engulfing or harami), capped at 1.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ CANDLES: tuple[CandleInfo, ...] = _TABLE
 CANDLE_BY_FUNC: dict[str, CandleInfo] = {c.func: c for c in CANDLES}
 CANDLE_BY_NAME: dict[str, CandleInfo] = {c.name: c for c in CANDLES}
 
-_missing = set(talib.get_function_groups()["Pattern Recognition"]) - set(CANDLE_BY_FUNC)
+_missing = set(talib.get_function_groups()["Pattern Recognition"]) - set(CANDLE_BY_FUNC)  # type: ignore[no-untyped-call]
 if _missing:  # pragma: no cover - a newer TA-Lib with more patterns
     CANDLES = CANDLES + tuple(
         CandleInfo(f, f[3:].lower(), MEDIUM, f"{f[3:].title()} (TA-Lib {f})") for f in sorted(_missing)
@@ -123,7 +124,8 @@ def candle_direction(info: CandleInfo, value: int) -> str:
 
 def candle_strength(info: CandleInfo, value: int) -> float:
     """Strength 0–1 of a TA-Lib value (non-zero) for pattern ``info``."""
-    return min(1.0, info.reliability * (1.25 if abs(value) >= 200 else 1.0))
+    size = abs(value)
+    return min(1.0, info.reliability * (1.25 if size >= 200 else size / 100.0))
 
 
 def candle_sign(info: CandleInfo, value: int) -> int:

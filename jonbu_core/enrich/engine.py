@@ -44,6 +44,25 @@ CHART_PATTERNS: dict[str, tuple[str, str]] = {
 }
 CHART_NAMES: tuple[str, ...] = tuple(CHART_PATTERNS)
 
+#: Documented false-positive rates: the share of bars on which a pattern fires on a
+#: random walk (GBM, σ = 0.2 %/bar, intrabar noise; 30,000 bars; max over 6 seeds,
+#: rounded up by ~25 %). Candlestick definitions describe shapes, not significance,
+#: so shape patterns (short line, spinning top, doji…) fire often on noise;
+#: ``tests/core/enrich/test_patterns.py`` checks these bounds.
+RANDOM_WALK_MAX_RATE: dict[str, float] = {
+    "range_breakout": 0.011, "range_breakdown": 0.011, "gap_up": 0.011, "gap_down": 0.011,
+    "double_top": 0.016, "double_bottom": 0.016, "higher_highs": 0.04, "lower_lows": 0.04,
+    "short_line": 0.24, "spinning_top": 0.22, "long_line": 0.19, "doji": 0.16, "hikkake": 0.16,
+    "engulfing": 0.16, "long_legged_doji": 0.16, "belt_hold": 0.14, "closing_marubozu": 0.14,
+    "high_wave": 0.12, "rickshaw_man": 0.11, "harami": 0.095, "three_outside": 0.08, "marubozu": 0.035,
+    "hammer": 0.033, "gravestone_doji": 0.032, "harami_cross": 0.031, "takuri": 0.031, "doji_star": 0.031,
+    "dragonfly_doji": 0.031, "matching_low": 0.021, "three_inside": 0.02, "hanging_man": 0.019,
+    "inverted_hammer": 0.019, "shooting_star": 0.018, "xside_gap_three_methods": 0.014,
+    "advance_block": 0.013, "homing_pigeon": 0.012, "thrusting": 0.01, "evening_star": 0.009,
+    "morning_star": 0.009, "piercing": 0.007,
+    "*candlestick": 0.0065,  # every other candlestick pattern
+}
+
 
 @lru_cache(maxsize=64)
 def cached_plan(specs: tuple[IndicatorSpec, ...]) -> Plan:

@@ -117,7 +117,7 @@ Node = TaCall | Op | Lag
 @lru_cache(maxsize=512)
 def ta_lookback(func: str, params: tuple[Num, ...]) -> int:
     """TA-Lib's lookback (bars of warm-up) of ``func`` with positional ``params``."""
-    f = abstract.Function(func)
+    f = abstract.Function(func)  # type: ignore[attr-defined]
     names = list(f.parameters)
     f.parameters = dict(zip(names, params, strict=False))
     return int(f.lookback)
@@ -126,7 +126,7 @@ def ta_lookback(func: str, params: tuple[Num, ...]) -> int:
 @lru_cache(maxsize=512)
 def ta_n_outputs(func: str) -> int:
     """How many output arrays TA-Lib's ``func`` returns."""
-    return len(abstract.Function(func).output_names)
+    return len(abstract.Function(func).output_names)  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -204,10 +204,7 @@ def base_scalars(
 ) -> tuple[float, float, float, float, float, float, float, float]:
     """Scalar version of :func:`base_series` for one bar, in :data:`BASE_SERIES` order."""
     price = (h + lo + c) / 3.0 if vwap is None or vwap != vwap else vwap
-    if prev_close is None:
-        sv = math.nan
-    else:
-        sv = v if c > prev_close else (-v if c < prev_close else 0.0)
+    sv = math.nan if prev_close is None else (v if c > prev_close else (-v if c < prev_close else 0.0))
     return (o, h, lo, c, v, price, price * v, sv)
 
 
@@ -232,6 +229,8 @@ def evaluate(graph: Graph, series: dict[str, FArray]) -> dict[str, np.ndarray[An
             res: Any
             if n == 0 or all(np.isnan(a).all() for a in args if a.dtype.kind == "f"):
                 res = tuple(np.full(n, np.nan) for _ in range(node.n_out))
+                if node.n_out == 1:
+                    res = res[0]
             else:
                 try:
                     res = getattr(talib, node.func)(*args, *node.params)

@@ -50,10 +50,10 @@ from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpe
 from jonbu_core.enrich.stepper import Stepper
 from jonbu_core.enrich.swing_state import SwingState
 from jonbu_core.errors import InvalidInputError
-from jonbu_core.models import Candle
+from jonbu_core.models import CANDLE_COLUMNS, Candle
 
 _GRAPH_CHART = ("range_breakout", "range_breakdown", "gap_up", "gap_down")
-_CANDLE_INFO = [(c, {v: (candle_sign(c, v), candle_strength(c, v)) for v in (-200, -100, 100, 200)})
+_CANDLE_INFO = [(c, {v: (candle_sign(c, v), candle_strength(c, v)) for v in (-200, -100, -80, 80, 100, 200)})
                 for c in CANDLES]
 
 
@@ -210,8 +210,12 @@ class IncrementalEnricher:
         cdl_bull = cdl_bear = 0.0
         for (info, table), value in zip(_CANDLE_INFO, cdl_vals, strict=True):
             if value:
-                patterns.append(candle_pattern(info, int(value)))
-                sign, strength = table[int(value)]
+                iv = int(value)
+                patterns.append(candle_pattern(info, iv))
+                sv = table.get(iv)
+                if sv is None:
+                    sv = table[iv] = (candle_sign(info, iv), candle_strength(info, iv))
+                sign, strength = sv
                 if sign > 0:
                     if strength > cdl_bull:
                         cdl_bull = strength
@@ -277,8 +281,7 @@ def _dist01(d: float) -> float:
 
 def as_candle(row: dict[str, Any]) -> Candle:
     """A :class:`Candle` from a bar row (dict with ``ts open high low close volume``…)."""
-    return Candle(**{k: row.get(k) for k in ("ts", "open", "high", "low", "close", "volume",
-                                             "trade_count", "vwap")})
+    return Candle.model_validate({k: row.get(k) for k in CANDLE_COLUMNS})
 
 
 __all__ = ["IncrementalEnricher", "as_candle"]

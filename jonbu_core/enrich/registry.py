@@ -112,11 +112,16 @@ class IndicatorSpec:
         return {key: series[out] for key, out in zip(self.keys, self.definition.outputs, strict=True)}
 
     @cached_property
-    def lookback(self) -> int:
-        """Leading bars whose values are null."""
+    def lookbacks(self) -> dict[str, int]:
+        """Leading bars whose values are null, per output key."""
         g = Graph()
         mapping = self.declare(g)
-        return max(g.lookback.get(s, 0) for s in mapping.values())
+        return {key: g.lookback.get(s, 0) for key, s in mapping.items()}
+
+    @property
+    def lookback(self) -> int:
+        """Leading bars whose values are null (the longest of its outputs)."""
+        return max(self.lookbacks.values())
 
     @property
     def unstable(self) -> int:

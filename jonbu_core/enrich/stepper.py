@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import talib
 from talib import stream
 
 from jonbu_core.enrich.graph import BASE_SERIES, Graph, Lag, Op, TaCall, ta_lookback
@@ -30,10 +31,7 @@ from jonbu_core.enrich.ops import EXPR_GLOBALS, render, scalar_fn
 
 logger = logging.getLogger(__name__)
 
-try:  # TA-Lib >= 0.8 has stateful streaming handles
-    from talib import InsufficientHistory
-except ImportError:  # pragma: no cover - older TA-Lib
-    InsufficientHistory = Exception  # type: ignore[assignment,misc]
+InsufficientHistory: type[Exception] = getattr(talib, "InsufficientHistory", Exception)
 
 
 def has_streaming_api() -> bool:
@@ -82,7 +80,9 @@ class Stepper:
         self.slots = slots
         """Series whose values :meth:`step` returns, in order."""
         self.index = {name: i for i, name in enumerate(self._all_series())}
-        self.handles: list[Any] = [None] * len(self.nodes)
+        self.handles: list[Any] = [
+            _Pending(len(n.inputs), ta_lookback(n.func, n.params) + 1) if isinstance(n, TaCall) else None
+            for n in self.nodes]
         self.lags: list[list[float]] = [
             [math.nan] * n.k if isinstance(n, Lag) else [] for n in self.nodes]
         self.count = 0
@@ -170,7 +170,8 @@ class Stepper:
 
     def _cold_ta(self, pos: int, node: TaCall, ins: list[float], commit: bool) -> Any:
         handle = self.handles[pos]
-        nan = (math.nan,) * node.n_out if node.n_out > 1 else math.nan
+        empty: Any = 0 if node.func.startswith("CDL") else math.nan  # TA-Lib: 0 in a pattern's warm-up
+        nan = (empty,) * node.n_out if node.n_out > 1 else empty
         if not isinstance(handle, _Pending):
             if any(x != x for x in ins):  # pragma: no cover - inputs are finite once open
                 return nan
@@ -198,12 +199,12 @@ class Stepper:
         for pos, node in enumerate(self.nodes):
             args = [var[s] for s in node.inputs]
             if isinstance(node, TaCall):
-                fn = f"h{pos}"
-                glb[fn] = self.handles[pos].update if commit else self.handles[pos].peek
+                hname = f"h{pos}"
+                glb[hname] = self.handles[pos].update if commit else self.handles[pos].peek
                 targets = ", ".join(var[o] for o in node.outputs)
                 if node.n_out > 1:
                     targets += ","
-                lines.append(f"    {targets} = {fn}({', '.join(args)})")
+                lines.append(f"    {targets} = {hname}({', '.join(args)})")
             elif isinstance(node, Lag):
                 buf = f"L{pos}"
                 glb[buf] = self.lags[pos]

@@ -196,11 +196,11 @@ def levels(ph: IArray, pl: IArray, high: FArray, low: FArray, atr: FArray) -> Le
 
 def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:
     """Nearest support/resistance per bar: price, touches and distance in ATRs (NaN: none)."""
-    L = lv.price[lv.event_of_bar]
-    T = lv.touches[lv.event_of_bar]
+    lvl = lv.price[lv.event_of_bar]
+    tch = lv.touches[lv.event_of_bar]
     c = close[:, None]
-    sup = np.where(L <= c, L, -np.inf)
-    res = np.where(L > c, L, np.inf)
+    sup = np.where(c >= lvl, lvl, -np.inf)
+    res = np.where(c < lvl, lvl, np.inf)
     si = sup.argmax(axis=1)
     ri = res.argmin(axis=1)
     rows = np.arange(len(close))
@@ -216,6 +216,6 @@ def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:
         np.divide((close - p) * sign, atr, out=dist, where=has & (atr > 0))
         dist[~has] = np.nan
         out[side] = p
-        out[f"{side}_touches"] = np.where(has, T[rows, idx], 0).astype(np.float64)
+        out[f"{side}_touches"] = np.where(has, tch[rows, idx], 0).astype(np.float64)
         out[f"{side}_dist_atr"] = dist
     return out

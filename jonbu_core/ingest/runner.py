@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -39,6 +37,7 @@ from jonbu_core.ingest.gaps import (
     merge_gaps,
     to_us,
 )
+from jonbu_core.ingest.summary import IngestSummary, ProgressCallback, ProgressEvent, SymbolSummary
 from jonbu_core.models import BAR_SCHEMA_NULLABLE, QUARANTINE_SCHEMA, conform_bars, parse_symbols
 from jonbu_core.providers.base import HistoryProvider
 from jonbu_core.stores.base import BarStore, WriteResult
@@ -47,113 +46,7 @@ from jonbu_core.timeutil import parse_date
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One session of one symbol is done.
-
-    ``status`` is ``skipped`` (already complete), ``stored``, ``empty`` (the
-    provider had nothing; the store was left as it was) or ``failed``.
-    """
-
-    symbol: str
-    timeframe: str
-    day: date
-    status: str
-    rows: int
-    quarantined: int
-    done: int
-    total: int
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
-
-
-@dataclass
-class SymbolSummary:
-    """What a fetch did for one symbol."""
-
-    symbol: str
-    timeframe: str
-    sessions: int = 0
-    skipped_days: int = 0
-    fetched_days: int = 0
-    failed_days: int = 0
-    requests: int = 0
-    """Ranges asked of the provider (each may take several pages)."""
-    received: int = 0
-    stored: int = 0
-    quarantined: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    gaps_left: int = 0
-    """Expected bars still missing after the fetch (regular sessions)."""
-    errors: list[str] = field(default_factory=list)
-
-    def add(self, result: WriteResult) -> None:
-        """Count a store write."""
-        self.stored += result.written
-        self.quarantined += result.quarantined
-        for reason, n in result.reasons.items():
-            self.reasons[reason] = self.reasons.get(reason, 0) + n
-
-
-@dataclass
-class IngestSummary:
-    """What a fetch did, per symbol and in total."""
-
-    provider: str
-    source: str
-    store: str
-    timeframe: str
-    start: date
-    end: date
-    fill_gaps: bool
-    symbols: list[SymbolSummary] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def rows_stored(self) -> int:
-        """Rows written to the store."""
-        return sum(s.stored for s in self.symbols)
-
-    @property
-    def received(self) -> int:
-        """Rows received from the provider."""
-        return sum(s.received for s in self.symbols)
-
-    @property
-    def quarantined(self) -> int:
-        """Rows quarantined."""
-        return sum(s.quarantined for s in self.symbols)
-
-    @property
-    def gaps_left(self) -> int:
-        """Expected bars still missing."""
-        return sum(s.gaps_left for s in self.symbols)
-
-    @property
-    def reasons(self) -> dict[str, int]:
-        """Quarantined rows per reason, all symbols."""
-        out: dict[str, int] = {}
-        for s in self.symbols:
-            for r, n in s.reasons.items():
-                out[r] = out.get(r, 0) + n
-        return out
-
-    @property
-    def errors(self) -> list[str]:
-        """Provider errors that left sessions unfetched."""
-        return [f"{s.symbol}: {e}" for s in self.symbols for e in s.errors]
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (dates as ISO strings)."""
-        doc = asdict(self)
-        doc["start"], doc["end"] = self.start.isoformat(), self.end.isoformat()
-        doc["totals"] = {
-            "received": self.received, "stored": self.rows_stored, "quarantined": self.quarantined,
-            "reasons": self.reasons, "gaps_left": self.gaps_left, "errors": len(self.errors),
-        }
-        return doc
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 class _Progress:
@@ -167,8 +60,13 @@ class _Progress:
 
 
 def _collect(batches: Iterable[pa.RecordBatch]) -> pa.Table:
-    tables = [conform_bars(b) for b in batches if b.num_rows]
-    return pa.concat_tables(tables) if tables else BAR_SCHEMA_NULLABLE.empty_table()
+    items = [b for b in batches if b.num_rows]
+    if not items:
+        return BAR_SCHEMA_NULLABLE.empty_table()
+    try:
+        return conform_bars(pa.Table.from_batches(items))
+    except pa.ArrowInvalid:  # batches of different schemas: conform one by one
+        return pa.concat_tables([conform_bars(b) for b in items])
 
 
 def _local_dates(table: pa.Table) -> pl.Series:
@@ -181,17 +79,21 @@ def _split_days(table: pa.Table, days: Sequence[date]) -> tuple[dict[date, pa.Ta
     """Rows per session of ``days``; rows of other dates; rows without a ts go to the first day."""
     if table.num_rows == 0:
         return {}, table
-    dates = _local_dates(table)
+    codes = _local_dates(table).fill_null(days[0]).to_physical().to_numpy()  # days since 1970-01-01
+    order = np.argsort(codes, kind="stable")
+    uniq, first = np.unique(codes[order], return_index=True)
+    bounds = [*first.tolist(), len(order)]
+    wanted = {(d - _EPOCH_DAY).days: d for d in days}
     out: dict[date, pa.Table] = {}
-    wanted = set(days)
-    keyed = dates.fill_null(days[0])
-    for day in days:
-        mask = (keyed == day).to_arrow()
-        part = table.filter(mask)
-        if part.num_rows:
-            out[day] = part
-    stray_mask = (~keyed.is_in(list(wanted))).to_arrow()
-    return out, table.filter(stray_mask)
+    stray: list[np.ndarray] = []
+    for k, code in enumerate(uniq.tolist()):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if code in wanted:
+            out[wanted[code]] = table.take(pa.array(rows))
+        else:
+            stray.append(rows)
+    strays = table.take(pa.array(np.sort(np.concatenate(stray)))) if stray else table.slice(0, 0)
+    return out, strays
 
 
 def _quarantine(store: BarStore, rows: pa.Table, reason: str) -> WriteResult:

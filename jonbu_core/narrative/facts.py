@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from jonbu_core.models import Candle, to_utc
+from jonbu_core.narrative.patterns import PatternFact, pattern_fact
 from jonbu_core.timeframe import EXCHANGE_TZ, Timeframe, parse_timeframe
 
 if TYPE_CHECKING:
-    from jonbu_core.enrich.models import EnrichedCandle, Level
+    from jonbu_core.enrich.models import EnrichedCandle, Level, Pattern
 
 #: RSI thresholds (Wilder's classic 70/30).
 RSI_OVERBOUGHT = 70.0
@@ -90,17 +91,6 @@ def _indicator(ind: dict[str, float | None], name: str) -> tuple[str | None, flo
 
 
 @dataclass(slots=True)
-class PatternFact:
-    """A pattern as the narrative states it."""
-
-    name: str
-    kind: str
-    direction: str
-    strength: float
-    description: str
-
-
-@dataclass(slots=True)
 class LevelFact:
     """The nearest support or resistance level."""
 
@@ -161,6 +151,10 @@ class CandleFacts:
 @lru_cache(maxsize=64)
 def _timeframe(name: str) -> Timeframe:
     return parse_timeframe(name)
+
+
+def _pattern_order(p: Pattern) -> tuple[float, str]:
+    return (-p.strength, p.name)
 
 
 def local_time_label(ts: datetime, timeframe: str, tz: ZoneInfo = EXCHANGE_TZ) -> str:
@@ -268,10 +262,10 @@ def extract_facts(
         if vol_sma:
             rel_vol = c.volume / vol_sma
 
-    pats = tuple(
-        PatternFact(p.name, p.kind, p.direction, float(p.strength), p.description)
-        for p in sorted(enriched.patterns, key=lambda p: (-p.strength, p.name))
-    )
+    raw = enriched.patterns
+    if len(raw) > 1:
+        raw = sorted(raw, key=_pattern_order)
+    pats = tuple(pattern_fact(p.name, p.kind, p.direction, p.strength, p.description) for p in raw)
     period = rsi_key.rsplit("_", 1)[-1] if rsi_key else "14"
     ts = to_utc(c.ts)
     return CandleFacts(

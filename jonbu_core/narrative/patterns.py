@@ -9,6 +9,7 @@ enrichment attached to it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
@@ -158,3 +159,42 @@ def meaning(name: str, fallback: str | None = None) -> str:
 def themes(name: str) -> tuple[str, ...]:
     """Extra search keywords for the pattern (``reversal``, ``breakout``…)."""
     return THEMES.get(pattern_key(name), ())
+
+
+@dataclass(frozen=True, slots=True)
+class PatternFact:
+    """A pattern as narratives state it, with its phrases computed once."""
+
+    name: str
+    kind: str
+    direction: str
+    strength: float
+    description: str
+    display: str
+    """Readable name (``Hammer``)."""
+    meaning: str
+    """One line on what it usually means (no ``;`` inside, so lists of patterns read well)."""
+    keywords: tuple[str, ...]
+    explanation: str
+    """``Hammer (bullish candlestick pattern, strength 0.80): … .``"""
+
+    @property
+    def label(self) -> str:
+        """``Hammer (bullish)`` (no direction shown for neutral patterns)."""
+        if self.direction in ("bullish", "bearish"):
+            return f"{self.display} ({self.direction})"
+        return self.display
+
+
+@lru_cache(maxsize=8192)
+def pattern_fact(name: str, kind: str, direction: str, strength: float, description: str) -> PatternFact:
+    """The (cached) :class:`PatternFact` of a detected pattern."""
+    disp = display_name(name)
+    mean = meaning(name, description).replace("; ", ", ")
+    kw = [disp.lower()]
+    if direction in ("bullish", "bearish"):
+        kw.append(direction)
+    kw.extend(themes(name))
+    dir_word = f"{direction} " if direction in ("bullish", "bearish") else ""
+    explanation = f"{disp} ({dir_word}{kind} pattern, strength {strength:.2f}): {mean}."
+    return PatternFact(name, kind, direction, strength, description, disp, mean, tuple(kw), explanation)

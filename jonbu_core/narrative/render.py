@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from jonbu_core.models import iso_z
-from jonbu_core.narrative import patterns as pat
 from jonbu_core.narrative import templates as t
 from jonbu_core.narrative.facts import (
     ADX_STRONG,
@@ -32,6 +31,7 @@ class Sections:
     volume: str
     technical: tuple[str, ...]
     patterns: tuple[str, ...]
+    other_patterns: tuple[str, ...]
     trend: str | None
     context: str | None
     confidence: str
@@ -80,20 +80,11 @@ def _technical(f: CandleFacts) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _direction(direction: str) -> str:
-    return f" ({direction})" if direction in ("bullish", "bearish") else ""
-
-
-def _patterns(f: CandleFacts, limit: int = 3) -> tuple[str, ...]:
+def _patterns(f: CandleFacts, explained: int = 1) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The strongest patterns with their meaning, and the labels of the others."""
     tpl = t.pick(t.PATTERN_LINE, f.variant)
-    return tuple(
-        tpl.format(
-            name=pat.display_name(p.name),
-            direction=_direction(p.direction),
-            meaning=pat.meaning(p.name, p.description),
-        )
-        for p in f.patterns[:limit]
-    )
+    lines = tuple(tpl.format(label=p.label, meaning=p.meaning) for p in f.patterns[:explained])
+    return lines, tuple(p.label for p in f.patterns[explained:])
 
 
 def trend_label(f: CandleFacts) -> str | None:
@@ -124,11 +115,9 @@ def _trend(f: CandleFacts) -> str | None:
 
 def _level(kind: str, lv: LevelFact, where: str) -> str:
     text = f"{kind} {t.price(lv.price)}"
-    bits = []
     if lv.distance_atr is not None:
-        bits.append(f"{lv.distance_atr:.1f} ATR {where}")
-    bits.append(f"{lv.touches} touch{'es' if lv.touches != 1 else ''}")
-    return text + " (" + ", ".join(bits) + ")"
+        text += f" ({lv.distance_atr:.1f} ATR {where})"
+    return text
 
 
 def _context(f: CandleFacts) -> str | None:
@@ -154,12 +143,14 @@ def lean(f: CandleFacts) -> str:
 def compose(f: CandleFacts) -> Sections:
     """Phrase every section of the narrative of ``f``."""
     ln = lean(f)
+    explained, others = _patterns(f)
     return Sections(
         headline=_headline(f),
         price=_price(f),
         volume=_volume(f),
         technical=_technical(f),
-        patterns=_patterns(f),
+        patterns=explained,
+        other_patterns=others,
         trend=_trend(f),
         context=_context(f),
         confidence=f"{round(f.confidence * 100)}%, " + t.pick(t.CONFIDENCE_LEAN[ln], f.variant),
@@ -173,7 +164,8 @@ def render_text(s: Sections) -> str:
         s.headline + ":",
         f"Price: {s.price}; volume {s.volume}.",
         "Technical: " + (", ".join(s.technical) if s.technical else t.WARMING_UP) + ".",
-        "Pattern: " + ("; ".join(s.patterns) if s.patterns else t.NO_PATTERN) + ".",
+        "Pattern: " + ("; ".join(s.patterns) if s.patterns else t.NO_PATTERN)
+        + (f"; also {', '.join(s.other_patterns)}" if s.other_patterns else "") + ".",
     ]
     if s.trend:
         lines.append(f"Trend: {s.trend}.")
@@ -196,6 +188,8 @@ def render_markdown(s: Sections) -> str:
         lines.extend(f"- **Pattern:** {p}" for p in s.patterns)
     else:
         lines.append(f"- **Pattern:** {t.NO_PATTERN}")
+    if s.other_patterns:
+        lines.append("- **Also:** " + ", ".join(s.other_patterns))
     if s.trend:
         lines.append(f"- **Trend:** {s.trend}")
     if s.context:
@@ -222,14 +216,7 @@ def pattern_explanation(f: CandleFacts) -> str:
     """Every detected pattern with its kind, direction, strength and meaning."""
     if not f.patterns:
         return "No candlestick or chart pattern was detected on this candle."
-    parts = []
-    for p in f.patterns:
-        direction = f"{p.direction} " if p.direction in ("bullish", "bearish") else ""
-        parts.append(
-            f"{pat.display_name(p.name)} ({direction}{p.kind} pattern, strength {p.strength:.2f}): "
-            f"{pat.meaning(p.name, p.description)}."
-        )
-    return " ".join(parts)
+    return " ".join(p.explanation for p in f.patterns)
 
 
 def search_keywords(f: CandleFacts, s: Sections) -> list[str]:
@@ -244,10 +231,7 @@ def search_keywords(f: CandleFacts, s: Sections) -> list[str]:
     if f.stoch_state:
         kw.append("stochastic " + f.stoch_state)
     for p in f.patterns:
-        kw.append(pat.display_name(p.name).lower())
-        if p.direction in ("bullish", "bearish"):
-            kw.append(p.direction)
-        kw.extend(pat.themes(p.name))
+        kw.extend(p.keywords)
     label = trend_label(f)
     if label:
         kw.append(label)
@@ -302,9 +286,8 @@ def render_json(f: CandleFacts, s: Sections, text: str, summary: str, explanatio
         },
         "patterns": [
             {
-                "name": p.name, "display_name": pat.display_name(p.name), "kind": p.kind,
-                "direction": p.direction, "strength": _r(p.strength, 3),
-                "explanation": pat.meaning(p.name, p.description),
+                "name": p.name, "display_name": p.display, "kind": p.kind,
+                "direction": p.direction, "strength": _r(p.strength, 3), "explanation": p.meaning,
             }
             for p in f.patterns
         ],

@@ -7,23 +7,18 @@ its predecessor so the change and crossovers are measured against the previous c
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from jonbu_core.errors import NotFoundError
 from jonbu_core.models import normalize_symbol, to_utc
 from jonbu_core.narrative import narrate
-from jonbu_core.timeframe import Timeframe, parse_timeframe
+from jonbu_core.timeframe import parse_timeframe
 from jonbu_core.timeutil import parse_start
 
 if TYPE_CHECKING:
     from jonbu_core.enrich.models import EnrichedCandle
     from jonbu_core.stores.base import BarStore
-
-
-def lookback(tf: Timeframe) -> timedelta:
-    """How far back to look for the candle before a given one (covers weekends and holidays)."""
-    return max(tf.delta * 3, timedelta(days=12 if tf.name != "1w" else 28))
 
 
 def find_candle(
@@ -57,9 +52,9 @@ def find_candle(
     Raises
     ------
     NotFoundError
-        When no candle is stored at or before ``at`` (within the look-back).
+        When no candle is stored at or before ``at``.
     """
-    from jonbu_core.enrich.service import enrich_range
+    from jonbu_core.enrich.service import enrich_range, load_history
 
     sym = normalize_symbol(symbol)
     tf = parse_timeframe(timeframe)
@@ -72,12 +67,15 @@ def find_candle(
         when = parse_start(at)
     label = tf.bucket(when)
     end = tf.next_open(label)
-    candles = list(enrich_range(store, sym, tf.name, label - lookback(tf), end, indicators=indicators))
-    upto = [c for c in candles if c.ohlcv.ts <= when]
-    if not upto:
+    last_two = load_history(store, sym, tf.name, end, 2)
+    if last_two.num_rows == 0:
         raise NotFoundError(f"no {tf.name} candle of {sym} at or before {when.isoformat()}")
-    candle = upto[-1]
-    previous = upto[-2] if len(upto) > 1 else None
+    first = last_two.column("ts")[0].as_py()
+    candles = enrich_range(store, sym, tf.name, first, end, indicators=indicators)
+    if not candles:
+        raise NotFoundError(f"no {tf.name} candle of {sym} at or before {when.isoformat()}")
+    candle = candles[-1]
+    previous = candles[-2] if len(candles) > 1 else None
     exact = to_utc(candle.ohlcv.ts) == label
     return candle, previous, exact
 

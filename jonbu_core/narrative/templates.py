@@ -83,8 +83,8 @@ REGIME_LABEL = {
     "volatile": "volatile",
 }
 PATTERN_LINE = (
-    "{name}{direction} — {meaning}",
-    "{name}{direction}: {meaning}",
+    "{label} — {meaning}",
+    "{label}: {meaning}",
 )
 NO_PATTERN = "no candlestick or chart pattern"
 CONFIDENCE_LEAN = {

@@ -8,9 +8,11 @@ Semantics every adapter keeps
 -----------------------------
 * Results come as an iterator of :class:`pyarrow.RecordBatch` (a page or a
   session at a time); the whole range is never held in memory.
-* Bars have :data:`~jonbu_core.models.BAR_SCHEMA` columns (``source`` set to the
-  provider's :attr:`HistoryProvider.source`), labelled by open time in UTC; trades
-  have :data:`~jonbu_core.models.TRADE_SCHEMA`.
+* Bars have the columns and types of :data:`~jonbu_core.models.BAR_SCHEMA`
+  (``source`` set to the provider's :attr:`HistoryProvider.source`), labelled by
+  open time in UTC; a provider that passes malformed rows through yields them as
+  nulls (:data:`~jonbu_core.models.BAR_SCHEMA_NULLABLE`). Trades have
+  :data:`~jonbu_core.models.TRADE_SCHEMA`.
 * Ranges are ``[start, end)`` on bar labels / trade times.
 * Rows are passed through as the provider sent them: validation and quarantine
   happen when they are stored (a provider may therefore yield bad rows).
@@ -53,8 +55,8 @@ class HistoryProvider(Protocol):
         Yields
         ------
         pa.RecordBatch
-            :data:`~jonbu_core.models.BAR_SCHEMA` batches; ascending by ts per
-            symbol unless the provider misbehaves.
+            Batches with the :data:`~jonbu_core.models.BAR_SCHEMA` columns; ascending
+            by ts per symbol unless the provider misbehaves.
         """
         ...
 

@@ -27,7 +27,6 @@ from jonbu_core.calendar import sessions
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import TS_TYPE, parse_symbols
 from jonbu_core.narrative import NarrativeBundle, build_bundles
-from jonbu_core.narrative.service import lookback
 from jonbu_core.rag.models import ExportSummary
 from jonbu_core.timeframe import EXCHANGE_TZ, Timeframe, parse_timeframe
 from jonbu_core.timeutil import parse_end, parse_start
@@ -143,13 +142,20 @@ def embed_rows(
 def enrich_with_previous(
     store: BarStore, symbol: str, tf: Timeframe, start: datetime, end: datetime, indicators: str | None
 ) -> tuple[list[EnrichedCandle], EnrichedCandle | None]:
-    """Enriched candles of ``[start, end)`` and the one just before ``start`` (or ``None``)."""
-    from jonbu_core.enrich.service import enrich_range
+    """Enriched candles of ``[start, end)`` and the stored candle just before ``start``.
 
-    got = list(enrich_range(store, symbol, tf.name, start - lookback(tf), end, indicators=indicators))
-    before = [c for c in got if c.ohlcv.ts < start]
-    inside = [c for c in got if c.ohlcv.ts >= start]
-    return inside, (before[-1] if before else None)
+    The previous candle (``None`` at the start of the data) lets the first narrative
+    measure its change from the previous close, so a candle reads the same whatever
+    range it is exported in.
+    """
+    from jonbu_core.enrich.service import enrich_range, load_history
+
+    prev = load_history(store, symbol, tf, start, 1)
+    first = prev.column("ts")[0].as_py() if prev.num_rows else start
+    got = enrich_range(store, symbol, tf.name, first, end, indicators=indicators)
+    if got and prev.num_rows and got[0].ohlcv.ts < start:
+        return got[1:], got[0]
+    return got, None
 
 
 def narrate_range(

@@ -26,10 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import os
-import tempfile
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,10 +35,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import TS_TYPE, parse_symbols
+from jonbu_core.rag.files import atomic_write, write_day_files
 from jonbu_core.timeframe import EXCHANGE_TZ, parse_timeframe
 from jonbu_core.timeutil import parse_end, parse_start
 
@@ -147,15 +144,27 @@ def feature_order(candles: Sequence[EnrichedCandle]) -> list[str]:
     return names + sorted(extra)
 
 
-def _describe_feature(name: str) -> str:
+def _feature_rules() -> tuple[dict[str, str], int | None]:
+    """``{feature: "fixed"|"minmax"}`` and the min-max window, from the enrichment's plan."""
     try:
-        feat_mod: Any = importlib.import_module("jonbu_core.enrich.features")
+        plan: Any = importlib.import_module("jonbu_core.enrich.plan")
     except ImportError:
-        feat_mod = None
-    docs = getattr(feat_mod, "FEATURE_DOCS", None)
-    if isinstance(docs, dict) and name in docs:
-        return f"{docs[name]} (normalised to [0, 1])"
-    return f"enrichment feature '{name}', normalised to [0, 1] from data up to this candle only"
+        return {}, None
+    rules = {str(name): str(rule) for name, rule in getattr(plan, "FEATURES", ())}
+    window = getattr(getattr(plan, "P", None), "norm_window", None)
+    return rules, int(window) if window is not None else None
+
+
+def _describe_feature(name: str, rules: dict[str, str], window: int | None) -> tuple[str, str | None]:
+    rule = rules.get(name)
+    if rule == "fixed":
+        how = "a bounded quantity mapped from its fixed range to [0, 1]"
+    elif rule == "minmax":
+        span = f"the previous {window} bars" if window else "a trailing window"
+        how = f"an unbounded quantity scaled by its rolling min-max over {span}"
+    else:
+        how = "normalised to [0, 1]"
+    return f"enrichment feature '{name}': {how}, from candles up to this one only", rule
 
 
 def manifest(timeframe: str, horizons: Sequence[int], feature_names: Sequence[str],
@@ -170,9 +179,14 @@ def manifest(timeframe: str, horizons: Sequence[int], feature_names: Sequence[st
         {"name": "close", "dtype": "float64", "role": "reference",
          "description": "close price of the candle (not normalised; for reference and back-tests)"},
     ]
+    rules, window = _feature_rules()
     for name in feature_names:
-        columns.append({"name": FEATURE_PREFIX + name, "dtype": "float64", "role": "feature",
-                        "range": [0.0, 1.0], "description": _describe_feature(name)})
+        text, rule = _describe_feature(name, rules, window)
+        col: dict[str, Any] = {"name": FEATURE_PREFIX + name, "dtype": "float64", "role": "feature",
+                               "range": [0.0, 1.0], "description": text}
+        if rule:
+            col["normalisation"] = rule
+        columns.append(col)
     columns.append({"name": FEATURE_PREFIX + "confidence", "dtype": "float64", "role": "feature",
                     "range": [0.0, 1.0], "description": "agreement of the technical signals at this candle"})
     for h in hs:
@@ -198,18 +212,6 @@ def manifest(timeframe: str, horizons: Sequence[int], feature_names: Sequence[st
     }
 
 
-def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_manifest(root: Path, doc: dict[str, Any]) -> Path:
     """Write ``_manifest.json`` under ``root`` (atomically).
 
@@ -227,7 +229,7 @@ def write_manifest(root: Path, doc: dict[str, Any]) -> Path:
                 "export to another --output directory"
             )
     text = json.dumps(doc, indent=2)
-    _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
     return path
 
 
@@ -323,7 +325,8 @@ def export_training(
                 table = training_table(candles, hs, future, feature_names=names, drop_incomplete=drop_incomplete)
                 summary.dropped += len(candles) - table.num_rows
                 summary.rows += table.num_rows
-                summary.files += _write_days(root / f"symbol={sym}", table, candles)
+                days = {c.ohlcv.ts.astimezone(EXCHANGE_TZ).date() for c in candles}
+                summary.files += write_day_files(root, sym, table, days)
             if progress is not None:
                 progress(i + 1, len(syms), sym)
     finally:
@@ -334,27 +337,3 @@ def export_training(
         write_manifest(root, manifest(tf.name, hs, names, meta))
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _write_days(directory: Path, table: pa.Table, candles: Sequence[EnrichedCandle]) -> list[Path]:
-    """One Parquet file per exchange day of the candles (days without rows lose their file)."""
-    by_day: dict[date, list[int]] = defaultdict(list)
-    ts = table.column("ts").to_pylist()
-    for i, t in enumerate(ts):
-        by_day[t.astimezone(EXCHANGE_TZ).date()].append(i)
-    written: list[Path] = []
-    all_days = {c.ohlcv.ts.astimezone(EXCHANGE_TZ).date() for c in candles}
-    for day in sorted(all_days):
-        path = directory / f"{day.isoformat()}.parquet"
-        idx = by_day.get(day)
-        if not idx:
-            path.unlink(missing_ok=True)
-            continue
-        part = table.take(pa.array(idx))
-
-        def write(tmp: str, part: pa.Table = part) -> None:
-            pq.write_table(part, tmp, compression="zstd")
-
-        _atomic_write(path, write)
-        written.append(path)
-    return written

@@ -154,3 +154,18 @@ def _decode_source(padded: np.ndarray, lengths: np.ndarray) -> pa.Array:
         [raw.ljust(SOURCE_WIDTH, b" ")[:length].decode() for raw, length in values], pa.string()
     )
     return pa.DictionaryArray.from_arrays(pa.array(codes), dictionary).cast(pa.string())
+
+
+_TS_DTYPE = np.dtype([("n", ">i2"), ("l_ts", ">i4"), ("ts", ">i8")])
+
+
+def decode_ts(data: bytes | bytearray | memoryview) -> pa.Array | None:
+    """Parse a binary COPY of one non-null ``timestamptz`` column, or ``None`` if malformed."""
+    buf = memoryview(data)
+    body = len(buf) - len(HEADER) - len(TRAILER)
+    if body < 0 or bytes(buf[: len(HEADER)]) != HEADER or body % _TS_DTYPE.itemsize:
+        return None
+    arr: Any = np.frombuffer(buf, dtype=_TS_DTYPE, count=body // _TS_DTYPE.itemsize, offset=len(HEADER))
+    if len(arr) and not ((arr["n"] == 1).all() and (arr["l_ts"] == 8).all()):
+        return None
+    return pa.array(arr["ts"].astype("<i8") + PG_EPOCH_US, type=pa.int64()).cast(TS_TYPE)

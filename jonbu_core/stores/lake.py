@@ -36,14 +36,13 @@ from typing import Any, TypeVar
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
-import pyarrow.fs as pafs
 from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from jonbu_core.errors import StoreError
 from jonbu_core.models import BAR_SCHEMA, QUARANTINE_SCHEMA, TS_TYPE, SymbolInfo, normalize_symbol
-from jonbu_core.stores._common import KEY, StoreBase, iso_us, merge_precedence, to_us
+from jonbu_core.stores._common import KEY, iso_us, merge_precedence, to_us
+from jonbu_core.stores._template import StoreBase
 from jonbu_core.timeframe import parse_timeframe
 
 logger = logging.getLogger(__name__)
@@ -93,6 +92,8 @@ class LakeStore(StoreBase):
     """
 
     name = "lake"
+    compact_after = 32
+    """Files in one (symbol, timeframe) partition that trigger its compaction."""
 
     def __init__(self, root: Path | str, exchange: str = "XNYS") -> None:
         self.root = Path(root).resolve()
@@ -100,7 +101,6 @@ class LakeStore(StoreBase):
         self.root.mkdir(parents=True, exist_ok=True)
         self._tables: dict[str, DeltaTable] = {}
         self._lock = threading.RLock()
-        self._fs = pafs.LocalFileSystem()
         for table in _TABLES:
             self._table(table)
 
@@ -146,10 +146,20 @@ class LakeStore(StoreBase):
                     self._tables.pop(what.split(":")[0], None)
         raise AssertionError("unreachable")
 
-    def _dataset(self, name: str, predicate: str | None) -> pads.Dataset:
+    def _files(self, name: str, predicate: str | None) -> list[str]:
+        """The live data files of table ``name`` (from the Delta log), pruned by ``predicate``."""
         dt = self._table(name, refresh=True)
-        fs = pafs.SubTreeFileSystem(str(self._path(name)), self._fs)
-        return dt.to_pyarrow_dataset(filesystem=fs, file_pruning_predicate=predicate)
+        if dt.protocol().min_reader_version > 1:  # deletion vectors, column mapping…: not plain files
+            raise StoreError(f"lake table {name} uses Delta reader features this store does not read")
+        return list(dt.file_uris(file_pruning_predicate=predicate))
+
+    @staticmethod
+    def _read_files(paths: list[str], columns: list[str], where: pl.Expr | None = None) -> pl.DataFrame:
+        """Read exactly ``paths`` (never a glob) with Polars, filtered by ``where``."""
+        lf = pl.scan_parquet(paths, hive_partitioning=False, missing_columns="insert").select(columns)
+        if where is not None:
+            lf = lf.filter(where)
+        return lf.collect()
 
     @staticmethod
     def _range_sql(symbol: str, timeframe: str, start_us: int | None, end_us: int | None, *, end_inclusive: bool = False) -> str:
@@ -161,14 +171,14 @@ class LakeStore(StoreBase):
         return " AND ".join(parts)
 
     @staticmethod
-    def _range_expr(symbol: str, timeframe: str, start_us: int | None, end_us: int | None, *, end_inclusive: bool = False) -> pads.Expression:
-        expr = (pads.field("timeframe") == timeframe) & (pads.field("symbol") == symbol)
+    def _ts_filter(start_us: int | None, end_us: int | None, *, end_inclusive: bool = False) -> pl.Expr | None:
+        ts = pl.col("ts").dt.epoch("us")
+        parts: list[pl.Expr] = []
         if start_us is not None:
-            expr = expr & (pads.field("ts") >= pa.scalar(start_us, TS_TYPE))
+            parts.append(ts >= start_us)
         if end_us is not None:
-            bound = pa.scalar(end_us, TS_TYPE)
-            expr = expr & ((pads.field("ts") <= bound) if end_inclusive else (pads.field("ts") < bound))
-        return expr
+            parts.append(ts <= end_us if end_inclusive else ts < end_us)
+        return pl.all_horizontal(parts) if parts else None
 
     # ------------------------------------------------------------ primitives
     def _scan(
@@ -179,18 +189,28 @@ class LakeStore(StoreBase):
         end_us: int | None,
         limit: int | None = None,
         columns: list[str] | None = None,
+        *,
+        end_inclusive: bool = False,
     ) -> pa.Table:
-        ds = self._dataset("bars", self._range_sql(symbol, timeframe, start_us, end_us))
-        cols = columns or BAR_SCHEMA.names
-        table = ds.to_table(columns=cols, filter=self._range_expr(symbol, timeframe, start_us, end_us))
-        if table.num_rows > 1:
-            ts = table.column("ts")
-            if not pc.all(pc.greater_equal(ts[1:], ts[:-1])).as_py():
-                table = table.sort_by("ts")
-        if limit is not None and table.num_rows > limit:
-            table = table.slice(0, limit)
-        schema = BAR_SCHEMA if columns is None else pa.schema([BAR_SCHEMA.field(c) for c in cols])
-        return table.cast(schema)
+        wanted = columns or BAR_SCHEMA.names
+        schema = pa.schema([BAR_SCHEMA.field(c) for c in wanted])
+        sql = self._range_sql(symbol, timeframe, start_us, end_us, end_inclusive=end_inclusive)
+        paths = self._files("bars", sql)
+        if not paths:
+            return schema.empty_table()
+        stored = [c for c in wanted if c not in PARTITION_BY]  # partition values live in the log
+        df = self._read_files(paths, stored, self._ts_filter(start_us, end_us, end_inclusive=end_inclusive))
+        if df.height > 1 and not df.get_column("ts").is_sorted():
+            df = df.sort("ts")
+        if limit is not None and df.height > limit:
+            df = df.head(limit)
+        n = df.height
+        keys = {"symbol": symbol, "timeframe": timeframe}
+        arrays = [
+            pa.repeat(pa.scalar(keys[c]), n) if c in keys else df.get_column(c).to_arrow()
+            for c in wanted
+        ]
+        return pa.Table.from_arrays([a.cast(schema.field(c).type) for a, c in zip(arrays, wanted, strict=True)], schema=schema)
 
     def _ts_bounds(self, symbol: str, timeframe: str) -> tuple[int, int] | None:
         dt = self._table("bars", refresh=True)
@@ -229,23 +249,45 @@ class LakeStore(StoreBase):
         )
         ranges = [(str(s), str(t), int(lo), int(hi)) for s, t, lo, hi in groups.iter_rows()]
         sql = " OR ".join(f"({self._range_sql(s, t, lo, hi, end_inclusive=True)})" for s, t, lo, hi in ranges)
-        expr: pads.Expression | None = None
-        for s, t, lo, hi in ranges:
-            one = self._range_expr(s, t, lo, hi, end_inclusive=True)
-            expr = one if expr is None else expr | one
 
         def attempt() -> tuple[int, int]:
-            existing = self._dataset("bars", sql).to_table(columns=BAR_SCHEMA.names, filter=expr)
+            parts = [self._scan(s, t, lo, hi, end_inclusive=True) for s, t, lo, hi in ranges]
+            existing = pa.concat_tables(parts) if parts else BAR_SCHEMA.empty_table()
             if existing.num_rows == 0:
                 self._write_range(good, sql)
                 return good.num_rows, 0
-            old = pl.from_arrow(existing.cast(BAR_SCHEMA))
+            old = pl.from_arrow(existing)
             assert isinstance(old, pl.DataFrame)
             merged, written, kept = merge_precedence(old, df)
             self._write_range(merged.to_arrow().cast(BAR_SCHEMA), sql)
             return written.height, kept
 
-        return self._retry("bars:upsert", attempt)
+        result = self._retry("bars:upsert", attempt)
+        self._maybe_compact([(s, t) for s, t, _, _ in ranges])
+        return result
+
+
+    def _maybe_compact(self, partitions: list[tuple[str, str]]) -> None:
+        """Compact a (symbol, timeframe) partition once small commits piled up many files.
+
+        Frequent small writes (the stream sink) add a file each; reading costs grow
+        with the file count, so a partition past :attr:`compact_after` files is
+        compacted right away. Opportunistic: a conflict just leaves it for later.
+        """
+        for symbol, timeframe in partitions:
+            partition = f"timeframe = '{timeframe}' AND symbol = '{symbol}'"
+            dt = self._table("bars")
+            if len(dt.file_uris(file_pruning_predicate=partition)) <= self.compact_after:
+                continue
+            try:
+                dt.optimize.compact(
+                    partition_filters=[("timeframe", "=", timeframe), ("symbol", "=", symbol)],
+                    writer_properties=BARS_WRITER,
+                )
+            except (CommitFailedError, DeltaError) as exc:
+                logger.debug("compaction of %s %s deferred: %s", symbol, timeframe, exc)
+                with self._lock:
+                    self._tables.pop("bars", None)
 
     def _replace_range(self, symbol: str, timeframe: str, start_us: int, end_us: int, good: pa.Table) -> int:
         sql = self._range_sql(symbol, timeframe, start_us, end_us)
@@ -257,7 +299,9 @@ class LakeStore(StoreBase):
                 self._table("bars", refresh=True).delete(sql)
             return int(good.num_rows)
 
-        return self._retry("bars:replace", attempt)
+        written = self._retry("bars:replace", attempt)
+        self._maybe_compact([(symbol, timeframe)])
+        return written
 
     # ----------------------------------------------------------------- bars
     def delete_bars(
@@ -319,19 +363,20 @@ class LakeStore(StoreBase):
 
     def read_quarantine(self, symbol: str | None = None, limit: int = 1000) -> pa.Table:
         """Quarantined rows, newest first."""
-        ds = self._dataset("quarantine", None)
-        flt = (pads.field("symbol") == normalize_symbol(symbol)) if symbol else None
-        table = ds.to_table(filter=flt).cast(QUARANTINE_SCHEMA)
-        table = table.sort_by([("quarantined_at", "descending")])
-        return table.slice(0, limit)
+        paths = self._files("quarantine", None)
+        if not paths:
+            return QUARANTINE_SCHEMA.empty_table()
+        where = (pl.col("symbol") == normalize_symbol(symbol)) if symbol else None
+        df = self._read_files(paths, QUARANTINE_SCHEMA.names, where)
+        df = df.sort("quarantined_at", descending=True, maintain_order=True).head(limit)
+        return df.to_arrow().cast(QUARANTINE_SCHEMA)
 
     # -------------------------------------------------------------- symbols
     def _symbol_state(self) -> dict[str, SymbolInfo]:
-        events = self._dataset("symbols", None).to_table()
-        df = pl.from_arrow(events)
-        assert isinstance(df, pl.DataFrame)
-        if df.height == 0:
+        paths = self._files("symbols", None)
+        if not paths:
             return {}
+        df = self._read_files(paths, SYMBOL_EVENTS_SCHEMA.names)
         state = (
             df.sort("at", "active")
             .group_by("symbol")

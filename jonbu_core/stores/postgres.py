@@ -36,7 +36,8 @@ from psycopg_pool import ConnectionPool
 from jonbu_core.errors import StoreError
 from jonbu_core.models import BAR_SCHEMA, QUARANTINE_SCHEMA, SymbolInfo, normalize_symbol
 from jonbu_core.stores import _pgcopy
-from jonbu_core.stores._common import STREAM_SOURCE, StoreBase, from_us, to_us
+from jonbu_core.stores._common import STREAM_SOURCE, from_us, to_us
+from jonbu_core.stores._template import StoreBase
 from jonbu_core.stores.migrate import migrate_up, pending_migrations
 from jonbu_core.timeframe import parse_timeframe
 
@@ -143,6 +144,14 @@ class PostgresStore(StoreBase):
         with conn.cursor() as cur, cur.copy(stmt) as copy:
             copy.write(payload)
 
+    @staticmethod
+    def _copy_out(conn: Conn, query: sql.Composed) -> bytearray:
+        out = bytearray()
+        with conn.cursor() as cur, cur.copy(query) as copy:
+            for chunk in copy:
+                out += chunk
+        return out
+
     # ------------------------------------------------------------ primitives
     def _scan(
         self,
@@ -161,12 +170,15 @@ class PostgresStore(StoreBase):
         tail = sql.SQL(" LIMIT {}").format(sql.Literal(limit)) if limit is not None else sql.SQL("")
         cond = sql.SQL(" AND ").join(where)
         if columns == ["ts"]:
-            query = sql.SQL("SELECT ts FROM bars WHERE {} ORDER BY ts{}").format(cond, tail)
+            query = sql.SQL("COPY (SELECT ts FROM bars WHERE {} ORDER BY ts{}) TO STDOUT (FORMAT BINARY)").format(
+                cond, tail
+            )
 
             def ts_only(conn: Conn) -> pa.Table:
-                with conn.cursor(binary=True) as cur:
-                    rows = cur.execute(query).fetchall()
-                return pa.table({"ts": pa.array([r[0] for r in rows], BAR_SCHEMA.field("ts").type)})
+                ts = _pgcopy.decode_ts(self._copy_out(conn, query))
+                if ts is None:
+                    raise StoreError("unexpected binary COPY layout reading timestamps")
+                return pa.table({"ts": ts})
 
             return self._run("read", ts_only)
         select = sql.SQL(_pgcopy.READ_SELECT)
@@ -175,11 +187,7 @@ class PostgresStore(StoreBase):
         )
 
         def read(conn: Conn) -> pa.Table:
-            out = bytearray()
-            with conn.cursor() as cur, cur.copy(query) as copy:
-                for chunk in copy:
-                    out += chunk
-            table = _pgcopy.decode_bars(out, symbol, timeframe)
+            table = _pgcopy.decode_bars(self._copy_out(conn, query), symbol, timeframe)
             if table is None:  # a source the fixed layout cannot hold
                 fallback = sql.SQL("SELECT {} FROM bars WHERE {} ORDER BY ts{}").format(_COLS, cond, tail)
                 with conn.cursor(binary=True) as cur:

@@ -19,6 +19,18 @@ import pytest
 from jonbu_cli.main import main
 
 
+@pytest.fixture(autouse=True)
+def _drop_cli_log_handlers() -> Iterator[None]:
+    """``main()`` sets up logging on pytest's captured stderr; detach it afterwards."""
+    yield
+    import logging
+
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, "_jonbu", False):
+            root.removeHandler(h)
+
+
 def test_keys_commands(capsys: pytest.CaptureFixture[str], data_dir: Path) -> None:
     assert main(["keys", "create", "alice", "--scope", "admin", "--json"]) == 0
     created = json.loads(capsys.readouterr().out)

@@ -65,7 +65,8 @@ class StreamFaults:
     silence_for: float = 0.0
     """After ``silence_after`` trades on a connection, send nothing for this many wall seconds (trades are lost)."""
     swap_pairs: bool = False
-    """Swap neighbouring trades of a symbol inside each frame (out of order, never late)."""
+    swap_within: float = 1.0
+    """Swap neighbouring trades of a symbol at most ``swap_within`` s apart (out of order, not late)."""
     late_every: int = 0
     late_by: float = 0.0
     """Hold every ``late_every``-th trade back and send it ``late_by`` simulated seconds later."""
@@ -368,7 +369,7 @@ class FakeAlpacaStream:
             await asyncio.sleep(self.tick)
             now = self.sim_now()
             hi = int(np.searchsorted(data["ts"], now, side="left"))
-            msgs: list[dict[str, Any]] = []
+            timed: list[tuple[int, dict[str, Any]]] = []
             extra: list[dict[str, Any]] = []
             for i in range(pos, hi):
                 n = int(self._bump())
@@ -378,7 +379,7 @@ class FakeAlpacaStream:
                 if f.late_every and n % f.late_every == 0:
                     held.append((int(data["ts"][i]) + int(f.late_by * NS), m))
                 else:
-                    msgs.append(m)
+                    timed.append((int(data["ts"][i]), m))
                 if f.cancel_every and n % f.cancel_every == 0:
                     extra.append({"T": "x", "S": sym, "i": m["i"], "x": "V", "p": m["p"], "s": m["s"], "a": "C",
                                   "z": "C", "t": m["t"]})
@@ -387,13 +388,19 @@ class FakeAlpacaStream:
                                   "oc": ["@"], "ci": m["i"] + 10**12, "cp": round(m["p"] + 0.01, 2),
                                   "cs": m["s"] + 1, "cc": ["@"], "z": "C", "t": m["t"]})
             pos = hi
-            due = [m for t, m in held if t <= now]
+            # A held trade goes out right after the trades up to its due time: exactly late_by late.
+            timed.extend((t, dict(m, _held=True)) for t, m in held if t <= now)
             held = [(t, m) for t, m in held if t > now]
-            msgs.extend(due)
+            timed.sort(key=lambda x: x[0])
             if f.swap_pairs:
-                for k in range(0, len(msgs) - 1, 2):
-                    if msgs[k]["S"] == msgs[k + 1]["S"]:
-                        msgs[k], msgs[k + 1] = msgs[k + 1], msgs[k]
+                for k in range(0, len(timed) - 1, 2):
+                    (ta, a), (tb, b) = timed[k], timed[k + 1]
+                    if (a["S"] == b["S"] and tb - ta <= int(f.swap_within * NS) and a["t"] != b["t"]
+                            and "_held" not in a and "_held" not in b):
+                        timed[k], timed[k + 1] = timed[k + 1], timed[k]
+            msgs = [m for _, m in timed]
+            for m in msgs:
+                m.pop("_held", None)
             msgs.extend(extra)
             minute = now // (60 * NS)
             if bars and minute > last_minute:

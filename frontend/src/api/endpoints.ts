@@ -19,7 +19,7 @@ export type StreamStats = Schemas['StreamStatsOut'];
 export type Timeframe = NonNullable<NonNullable<paths['/api/v1/ohlcv/{symbol}/history']['get']['parameters']['query']>['timeframe']>;
 
 /** Patterns come as names or objects, depending on the detector. */
-export type PatternValue = string | { name?: string; pattern?: string; direction?: string; signal?: string | number; [k: string]: unknown };
+export type PatternValue = string | { name?: string; pattern?: string; kind?: string; direction?: string; signal?: string | number; strength?: number; description?: string; [k: string]: unknown };
 
 /** An enriched candle (Schemas['EnrichedCandleOut']), with `patterns` narrowed to what the chart understands. */
 export interface EnrichedCandle {

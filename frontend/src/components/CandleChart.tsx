@@ -18,9 +18,46 @@ export interface CandleChartProps {
   className?: string;
   /** Accessible description of the chart. */
   label?: string;
+  /** Pattern names per bar time, listed in the legend. */
+  patterns?: Map<number, { name: string; direction: string }[]>;
 }
 
-function Legend({ symbol, timeframe, bars, lines, hover }: { symbol: string; timeframe: string; bars: readonly Bar[]; lines: LineSpec[]; hover: number | null }) {
+function valueAt(values: LineSpec['values'], time: number): number | null {
+  // The latest value at or before `time` (the forming bar has no indicator value yet).
+  let lo = 0;
+  let hi = values.length - 1;
+  let found: number | null = null;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const v = values[mid]!;
+    if (v.time <= time) {
+      if (v.value !== null) found = v.value;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  if (found === null) {
+    for (let i = Math.min(hi, values.length - 1); i >= 0; i -= 1) {
+      if (values[i]!.value !== null) return values[i]!.value;
+    }
+  }
+  return found;
+}
+
+function Legend({
+  symbol,
+  timeframe,
+  bars,
+  lines,
+  hover,
+  patterns,
+}: {
+  symbol: string;
+  timeframe: string;
+  bars: readonly Bar[];
+  lines: LineSpec[];
+  hover: number | null;
+  patterns?: Map<number, { name: string; direction: string }[]>;
+}) {
   const idx = hover !== null ? findBar(bars, hover) : bars.length - 1;
   const bar = idx >= 0 ? bars[idx] : undefined;
   const prev = idx > 0 ? bars[idx - 1] : undefined;
@@ -31,8 +68,7 @@ function Legend({ symbol, timeframe, bars, lines, hover }: { symbol: string; tim
     return lines
       .filter((l) => l.kind !== 'histogram')
       .map((l) => {
-        const v = l.values.find((p) => p.time === bar.time);
-        return { id: l.id, title: l.title ?? l.id, color: l.color, value: v?.value ?? null };
+        return { id: l.id, title: l.title ?? l.id, color: l.color, value: valueAt(l.values, bar.time) };
       });
   }, [bar, lines]);
   return (
@@ -62,6 +98,15 @@ function Legend({ symbol, timeframe, bars, lines, hover }: { symbol: string; tim
           <span className="muted">V</span> {formatVolume(bar?.volume)}
         </span>
       </div>
+      {bar && patterns?.get(bar.time) && (
+        <div className="hidden flex-wrap gap-x-2 sm:flex">
+          {patterns.get(bar.time)!.slice(0, 4).map((p) => (
+            <span key={p.name} className={p.direction === 'bullish' ? 'up' : p.direction === 'bearish' ? 'down' : 'muted'}>
+              {p.direction === 'bullish' ? '▲' : p.direction === 'bearish' ? '▼' : '•'} {p.name}
+            </span>
+          ))}
+        </div>
+      )}
       {lineValues.length > 0 && (
         <div className="num hidden flex-wrap gap-x-3 sm:flex">
           {lineValues.map((l) => (
@@ -78,7 +123,7 @@ function Legend({ symbol, timeframe, bars, lines, hover }: { symbol: string; tim
   );
 }
 
-export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [], focusTime = null, className = 'h-[420px] sm:h-[540px]', label }: CandleChartProps) {
+export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [], focusTime = null, className = 'h-[420px] sm:h-[540px] xl:h-[600px]', label, patterns }: CandleChartProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const wrapperRef = useRef<HTMLDivElement>(null);
   const ctrlRef = useRef<ChartController | null>(null);
@@ -137,7 +182,7 @@ export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [],
 
   return (
     <div ref={wrapperRef} className={`relative w-full ${className}`} data-testid="price-chart" data-symbol={symbol} data-timeframe={timeframe}>
-      <Legend symbol={symbol} timeframe={timeframe} bars={bars} lines={lines} hover={hover} />
+      <Legend symbol={symbol} timeframe={timeframe} bars={bars} lines={lines} hover={hover} patterns={patterns} />
       <div
         ref={containerRef}
         className="absolute inset-0"

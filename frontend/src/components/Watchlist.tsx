@@ -107,7 +107,7 @@ export function Watchlist({ symbols, selected, onSelect }: { symbols: string[]; 
                 </span>
                 <span className="text-right">
                   <span
-                    className={`num block rounded px-1 text-sm font-semibold transition-colors duration-500 ${f === 'up' ? 'bg-emerald-100 dark:bg-emerald-950' : f === 'down' ? 'bg-rose-100 dark:bg-rose-950' : ''}`}
+                    className={`num block rounded px-1 text-sm font-semibold transition-colors duration-500 ${f === 'up' ? 'bg-emerald-500/15' : f === 'down' ? 'bg-rose-500/15' : ''}`}
                     data-testid={`watch-price-${symbol}`}
                   >
                     {q ? formatPrice(q.price) : '—'}

@@ -35,9 +35,20 @@ const PANE: Record<IndicatorId, LineSpec['pane']> = {
   macd_12_26_9: 'macd',
 };
 
-/** The indicator names to request from `/enriched` for the chosen overlays. */
+/** The `/enriched?indicators=` spec of each choice (`name:param:…`, the enrichment registry's syntax). */
+export const INDICATOR_SPEC: Record<IndicatorId, string> = {
+  sma_20: 'sma:20',
+  sma_50: 'sma:50',
+  ema_20: 'ema:20',
+  bb_20_2: 'bbands:20:2',
+  vwap: 'vwap',
+  rsi_14: 'rsi:14',
+  macd_12_26_9: 'macd:12:26:9',
+};
+
+/** The indicators to request from `/enriched` for the chosen overlays (sorted, so the cache key is stable). */
 export function indicatorParam(selected: readonly IndicatorId[]): string {
-  return selected.flatMap((id) => INDICATOR_KEYS[id].map((k) => k.key)).join(',');
+  return [...new Set(selected.map((id) => INDICATOR_SPEC[id]))].sort().join(',');
 }
 
 /** Chart lines for the chosen indicators (ordered: price overlays, then RSI, then MACD). */
@@ -78,22 +89,40 @@ function shortName(name: string): string {
   return clean.length > 14 ? `${clean.slice(0, 13)}…` : clean;
 }
 
-/** Chart markers for candlestick and chart patterns (at most `max`, the most recent). */
-export function buildMarkers(enriched: readonly EnrichedCandle[], max = 60): SeriesMarker<Time>[] {
+/** Pattern names per bar time (for the chart legend). */
+export function patternsByTime(enriched: readonly EnrichedCandle[]): Map<number, { name: string; direction: string }[]> {
+  const out = new Map<number, { name: string; direction: string }[]>();
+  for (const c of enriched) {
+    if (c.patterns?.length) out.set(isoToEpoch(c.ohlcv.ts), c.patterns.map(describePattern).map((p) => ({ ...p, name: p.name.replace(/_/g, ' ') })));
+  }
+  return out;
+}
+
+function strength(p: PatternValue): number {
+  return typeof p === 'object' && typeof p.strength === 'number' ? p.strength : 1;
+}
+
+/**
+ * Chart markers for candlestick and chart patterns: the `max` most recent candles with a
+ * pattern of at least `minStrength` (when the API grades them).
+ */
+export function buildMarkers(enriched: readonly EnrichedCandle[], max = 40, minStrength = 0.7): SeriesMarker<Time>[] {
   const out: SeriesMarker<Time>[] = [];
   for (const c of enriched) {
-    if (!c.patterns?.length) continue;
-    const described = c.patterns.map(describePattern);
+    const strong = (c.patterns ?? []).filter((p) => strength(p) >= minStrength);
+    if (!strong.length) continue;
+    const described = strong.map(describePattern);
     const first = described[0]!;
     const dir = described.some((d) => d.direction === 'bullish') ? 'bullish' : described.some((d) => d.direction === 'bearish') ? 'bearish' : first.direction;
     const text = described.length > 1 ? `${shortName(first.name)} +${described.length - 1}` : shortName(first.name);
+    // No text on the chart (names would overlap); the legend lists them for the hovered bar.
     out.push({
       time: isoToEpoch(c.ohlcv.ts) as UTCTimestamp,
       position: dir === 'bearish' ? 'aboveBar' : 'belowBar',
       shape: dir === 'bearish' ? 'arrowDown' : dir === 'bullish' ? 'arrowUp' : 'circle',
       color: dir === 'bearish' ? COLORS.down : dir === 'bullish' ? COLORS.up : COLORS.bb,
-      text,
-      size: 0.6,
+      id: text,
+      size: 0.5,
     });
   }
   return out.slice(-max);

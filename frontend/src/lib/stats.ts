@@ -28,7 +28,21 @@ export function pick(flat: Record<string, unknown>, patterns: RegExp[]): number 
   return null;
 }
 
+/** A duration in milliseconds from the first key matching a pattern; `_s`/`seconds` keys are scaled. */
+export function pickMs(flat: Record<string, unknown>, patterns: RegExp[]): number | null {
+  for (const re of patterns) {
+    for (const [k, v] of Object.entries(flat)) {
+      if (typeof v !== 'number' || !Number.isFinite(v) || !re.test(k)) continue;
+      if (/(_s|_sec|_seconds|seconds)$/i.test(k)) return v * 1000;
+      if (/(_us|_micros)$/i.test(k)) return v / 1000;
+      return v;
+    }
+  }
+  return null;
+}
+
 export const THROUGHPUT_KEYS = [/trades_per_s(ec(ond)?)?$/i, /events_per_s(ec(ond)?)?$/i, /(^|\.)rate$/i, /per_s(ec(ond)?)?$/i, /throughput/i];
-export const LAG_KEYS = [/lag_ms$/i, /lag_p50/i, /lag/i, /latency_ms$/i];
+export const LAG_KEYS = [/(^|\.)lag_ms$/i, /(^|\.)lag_s$/i, /(^|\.)lag(_seconds)?$/i, /lag/i];
+export const LATENCY_P99_KEYS = [/latency_ms\.p99$/i, /latency.*p99/i];
 export const CLIENT_KEYS = [/ws_clients$/i, /clients$/i, /connections$/i, /subscribers$/i];
 export const TOTAL_KEYS = [/trades_total$/i, /events_total$/i, /trades$/i, /events$/i, /messages$/i];

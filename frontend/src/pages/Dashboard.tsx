@@ -3,7 +3,7 @@
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useEffect, useMemo, useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
-import { api } from '../api/endpoints';
+import { api, type EnrichedCandle } from '../api/endpoints';
 import CandleChart from '../components/CandleChart';
 import { SymbolSelect, TimeframeSelect } from '../components/Pickers';
 import { Card, EmptyState, ErrorState, Spinner, errorMessage } from '../components/ui';
@@ -12,7 +12,7 @@ import { useLiveCandles, LOOKBACK_DAYS } from '../hooks/useLiveCandles';
 import { activeSymbols, useSymbols } from '../hooks/useSymbols';
 import { useThrottled } from '../hooks/useThrottled';
 import { epochToIso, formatExchangeTime, formatInt, formatPrice, isoToEpoch } from '../lib/format';
-import { buildLines, buildMarkers, indicatorParam } from '../lib/indicators';
+import { buildLines, buildMarkers, describePattern, indicatorParam, patternsByTime } from '../lib/indicators';
 import { INDICATOR_IDS, INDICATORS, TIMEFRAMES, useSettings, type IndicatorId } from '../stores/settings';
 import { COLORS } from '../lib/chart';
 import type { SeriesMarker, Time, UTCTimestamp } from 'lightweight-charts';
@@ -46,6 +46,68 @@ function Narrative({ symbol, timeframe, at }: { symbol: string; timeframe: strin
   return (
     <Card title={`Narrative · ${symbol} ${timeframe} · ${formatExchangeTime(isoToEpoch(at), timeframe)}`} id="narrative">
       {q.isLoading ? <Spinner label="Writing the narrative" /> : q.isError ? <ErrorState error={q.error} onRetry={() => q.refetch()} /> : <p className="text-sm leading-6 whitespace-pre-wrap" data-testid="narrative-text">{q.data}</p>}
+    </Card>
+  );
+}
+
+function num(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Market context of the latest enriched candle: regime, trend, levels, confidence. */
+function ContextCard({ candle, timeframe }: { candle: EnrichedCandle | undefined; timeframe: string }) {
+  if (!candle) return null;
+  const ctx = (candle.context ?? {}) as Record<string, unknown>;
+  const levels = (key: string) =>
+    (Array.isArray(ctx[key]) ? (ctx[key] as { price?: number }[]) : [])
+      .map((l) => num(l?.price))
+      .filter((p): p is number => p !== null)
+      .slice(0, 2);
+  const support = levels('support');
+  const resistance = levels('resistance');
+  const bias = num(ctx.signal_bias);
+  const conf = num(candle.confidence);
+  const trend = String(ctx.trend_direction ?? '—');
+  const rows: [string, string, string?][] = [
+    ['Regime', String(ctx.regime ?? '—')],
+    ['Trend', `${trend}${num(ctx.trend_strength) !== null ? ` (${(num(ctx.trend_strength)! * 100).toFixed(0)}%)` : ''}`, trend === 'up' ? 'up' : trend === 'down' ? 'down' : ''],
+    ['Volatility pct.', num(ctx.volatility_percentile) !== null ? `${(num(ctx.volatility_percentile)! * 100).toFixed(0)}%` : '—'],
+    ['Relative volume', num(ctx.relative_volume) !== null ? `${num(ctx.relative_volume)!.toFixed(2)}×` : '—'],
+    ['Resistance', resistance.length ? resistance.map((p) => formatPrice(p)).join(' · ') : '—', 'down'],
+    ['Support', support.length ? support.map((p) => formatPrice(p)).join(' · ') : '—', 'up'],
+    ['Signal bias', bias !== null ? `${bias > 0 ? '+' : ''}${bias.toFixed(2)}` : '—', bias === null ? '' : bias > 0 ? 'up' : bias < 0 ? 'down' : ''],
+  ];
+  const patterns = (candle.patterns ?? []).map(describePattern);
+  return (
+    <Card title={`Context · ${formatExchangeTime(isoToEpoch(candle.ohlcv.ts), timeframe)}`} id="context">
+      <dl className="num grid grid-cols-[auto_1fr] gap-x-4 gap-y-1.5 text-sm" data-testid="context">
+        {rows.map(([k, v, cls]) => (
+          <div key={k} className="contents">
+            <dt className="muted">{k}</dt>
+            <dd className={`text-right capitalize ${cls ?? ''}`}>{v}</dd>
+          </div>
+        ))}
+      </dl>
+      {conf !== null && (
+        <div className="mt-3">
+          <div className="flex justify-between text-xs">
+            <span className="muted">Confidence</span>
+            <span className="num">{(conf * 100).toFixed(0)}%</span>
+          </div>
+          <div className="mt-1 h-1.5 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-700" aria-hidden="true">
+            <div className="h-full bg-sky-500" style={{ width: `${conf * 100}%` }} />
+          </div>
+        </div>
+      )}
+      {patterns.length > 0 && (
+        <ul className="mt-3 flex flex-wrap gap-1.5" aria-label="Patterns on this candle">
+          {patterns.slice(0, 6).map((p) => (
+            <li key={p.name} className={`rounded-full px-2 py-0.5 text-xs font-medium ${p.direction === 'bullish' ? 'bg-emerald-100 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-300' : p.direction === 'bearish' ? 'bg-rose-100 text-rose-900 dark:bg-rose-950 dark:text-rose-300' : 'bg-slate-100 text-slate-800 dark:bg-slate-800 dark:text-slate-200'}`}>
+              {p.name.replace(/_/g, ' ')}
+            </li>
+          ))}
+        </ul>
+      )}
     </Card>
   );
 }
@@ -112,10 +174,11 @@ export default function Dashboard() {
   });
   const enrichedCandles = enriched.data?.symbol === symbol && enriched.data?.timeframe === timeframe ? enriched.data.candles : [];
   const lines = useMemo(() => buildLines(enrichedCandles, indicators), [enrichedCandles, indicators]);
+  const patternMap = useMemo(() => (patterns ? patternsByTime(enrichedCandles) : undefined), [enrichedCandles, patterns]);
   const markers = useMemo(() => {
     const m: SeriesMarker<Time>[] = patterns ? buildMarkers(enrichedCandles) : [];
     if (atEpoch !== null) {
-      m.push({ time: atEpoch as UTCTimestamp, position: 'aboveBar', shape: 'arrowDown', color: COLORS.ema_20, text: 'selected', size: 1.2 });
+      m.push({ time: atEpoch as UTCTimestamp, position: 'aboveBar', shape: 'arrowDown', color: COLORS.ema_20, text: 'selected', size: 1.4 });
       m.sort((a, b) => (a.time as number) - (b.time as number));
     }
     return m;
@@ -166,7 +229,7 @@ export default function Dashboard() {
               </EmptyState>
             ) : (
               <>
-                <CandleChart bars={candles.bars} timeframe={timeframe} symbol={symbol} lines={lines} markers={markers} focusTime={atEpoch} />
+                <CandleChart bars={candles.bars} timeframe={timeframe} symbol={symbol} lines={lines} markers={markers} focusTime={atEpoch} patterns={patternMap} />
                 {candles.status === 'loading' && (
                   <div className="absolute inset-0 flex items-center justify-center bg-white/60 dark:bg-slate-900/60">
                     <Spinner label={`Loading ${symbol || 'chart'}`} />
@@ -220,6 +283,7 @@ export default function Dashboard() {
             <Watchlist symbols={watch} selected={symbol} onSelect={(s) => update({ symbol: s, at: null })} />
           )}
         </Card>
+        <ContextCard candle={enrichedCandles[enrichedCandles.length - 1]} timeframe={timeframe} />
         <Card title="Current bar">
           <dl className="num grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
             <dt className="muted">Open time</dt>

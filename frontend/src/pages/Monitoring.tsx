@@ -9,7 +9,7 @@ import { Card, EmptyState, ErrorState, LoadingBlock, PageHeader, StatusBadge, er
 import { formatBytes, formatInt, formatMs } from '../lib/format';
 import { useLiveStats } from '../lib/live';
 import { parseProm, routeLatencies, total, firstOf, type RouteLatency } from '../lib/prom';
-import { CLIENT_KEYS, flatten, LAG_KEYS, pick, THROUGHPUT_KEYS, TOTAL_KEYS } from '../lib/stats';
+import { CLIENT_KEYS, flatten, LAG_KEYS, LATENCY_P99_KEYS, pick, pickMs, THROUGHPUT_KEYS, TOTAL_KEYS } from '../lib/stats';
 import { useResolvedTheme } from '../lib/theme';
 import { latencySummary, useTelemetry, type LogLevel } from '../stores/telemetry';
 
@@ -21,6 +21,7 @@ interface Point {
   label: string;
   throughput: number | null;
   lag: number | null;
+  p99: number | null;
   wsSent: number | null;
   requests: number | null;
   cpu: number | null;
@@ -74,7 +75,8 @@ function useSampler() {
         t,
         label: new Date(t * 1000).toLocaleTimeString('en-US', { hour12: false }),
         throughput: streamRate,
-        lag: pick(flat, LAG_KEYS),
+        lag: pickMs(flat, LAG_KEYS),
+        p99: pickMs(flat, LATENCY_P99_KEYS),
         wsSent: p ? rate(raw.wsSent, p.wsSent, dt) : null,
         requests: p ? rate(raw.requests, p.requests, dt) : null,
         cpu: p ? (rate(raw.cpuSeconds, p.cpuSeconds, dt) ?? null) : null,
@@ -343,7 +345,7 @@ export default function Monitoring() {
       <div className="grid grid-cols-2 gap-3 md:grid-cols-3 xl:grid-cols-6" data-testid="kpis">
         <Kpi label="WS clients" value={formatInt(last?.clients)} hint={`this tab: ${ws.status}`} />
         <Kpi label="Stream rate" value={last?.throughput != null ? `${formatInt(last.throughput)}/s` : '—'} hint="trades/events per second" />
-        <Kpi label="Stream lag" value={last?.lag != null ? formatMs(last.lag) : '—'} />
+        <Kpi label="Stream lag" value={last?.lag != null ? formatMs(last.lag) : '—'} hint={last?.p99 != null ? `trade→bus p99 ${formatMs(last.p99)}` : undefined} />
         <Kpi label="API mean latency" value={formatMs(apiMean)} hint="all routes, server-side" />
         <Kpi label="CPU (API process)" value={last?.cpu != null ? `${last.cpu.toFixed(1)}%` : '—'} hint="of one core" />
         <Kpi label="Memory (RSS)" value={last?.rssMB != null ? formatBytes(last.rssMB * 1024 * 1024) : '—'} />
@@ -358,8 +360,16 @@ export default function Monitoring() {
         <Card title="Stream throughput">
           <Graph data={points} series={[{ key: 'throughput', name: 'Stream events/s', color: '#10b981' }]} unit="/s" testId="graph-throughput" />
         </Card>
-        <Card title="Stream lag">
-          <Graph data={points} series={[{ key: 'lag', name: 'Lag', color: '#f59e0b' }]} unit="ms" testId="graph-lag" />
+        <Card title="Stream lag and latency">
+          <Graph
+            data={points}
+            series={[
+              { key: 'lag', name: 'Event lag', color: '#f59e0b' },
+              { key: 'p99', name: 'Trade→bus p99', color: '#f43f5e' },
+            ]}
+            unit="ms"
+            testId="graph-lag"
+          />
         </Card>
         <Card title="WebSocket messages sent and API requests">
           <Graph

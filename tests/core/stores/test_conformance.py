@@ -14,7 +14,7 @@ import pytest
 from jonbu_core import calendar as cal
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import BAR_SCHEMA
-from jonbu_core.stores._common import StoreBase
+from jonbu_core.stores._template import StoreBase
 from jonbu_core.stores.base import BarStore
 from tests.core.stores._data import session_bars, sort_bars
 

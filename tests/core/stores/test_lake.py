@@ -86,3 +86,16 @@ def test_tiny_batches(tmp_path: Path, n: int) -> None:
     store = LakeStore(tmp_path / "lake")
     assert store.write_bars(session_bars("AAPL", D1, n=n)).written == n
     assert store.read_bars("AAPL", "1m").table.num_rows == n
+
+
+def test_many_small_writes_compact_their_partition(tmp_path: Path) -> None:
+    store = LakeStore(tmp_path / "lake")
+    store.compact_after = 8
+    bars = session_bars("AAPL", D1)
+    for i in range(30):  # one bar per commit, like the stream sink
+        store.write_bars(bars.slice(i, 1))
+    files = DeltaTable(str(tmp_path / "lake" / "bars")).file_uris(
+        file_pruning_predicate="timeframe = '1m' AND symbol = 'AAPL'"
+    )
+    assert len(files) <= store.compact_after + 1
+    assert store.read_bars("AAPL", "1m").table.equals(bars.slice(0, 30))

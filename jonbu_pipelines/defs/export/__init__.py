@@ -1,0 +1,1 @@
+"""Export definitions: candle narratives, their embeddings in LanceDB, training sets."""

@@ -1,0 +1,49 @@
+"""Features: in [0, 1], complete after warm-up, no look-ahead."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from jonbu_core.enrich import enrich_candles, enrich_table
+from jonbu_core.enrich.engine import cached_plan
+from jonbu_core.enrich.plan import FEATURE_NAMES, FEATURES
+from jonbu_core.enrich.registry import parse_indicator_spec
+
+from ._data import gbm
+
+
+def _features(table: pa.Table) -> np.ndarray:
+    return np.column_stack([table.column(f"f_{n}").to_numpy(zero_copy_only=False).astype(float)
+                            for n in FEATURE_NAMES])
+
+
+def test_features_are_in_unit_interval_and_complete_after_warmup() -> None:
+    bars = gbm(3000, seed=31, sigma=0.004, vwap=True)
+    out = enrich_table(bars)
+    f = _features(out)
+    start = cached_plan(tuple(parse_indicator_spec(None))).feature_lookback
+    assert np.isnan(f[:start]).all()
+    assert not np.isnan(f[start:]).any()
+    assert (f[start:] >= 0).all() and (f[start:] <= 1).all()
+    # every feature moves (none is stuck at a constant)
+    assert all(np.ptp(f[start:, k]) > 0 for k in range(len(FEATURE_NAMES)))
+    assert {rule for _, rule in FEATURES} == {"fixed", "minmax"}
+    assert 0 <= out.column("confidence").to_numpy().min() and out.column("confidence").to_numpy().max() <= 1
+
+
+def test_candles_carry_the_feature_vector_only_after_warmup() -> None:
+    bars = gbm(400, seed=32)
+    cs = enrich_candles(bars, "rsi")
+    start = cached_plan(tuple(parse_indicator_spec("rsi"))).feature_lookback
+    assert all(c.features == {} for c in cs[:start])
+    assert all(list(c.features) == list(FEATURE_NAMES) for c in cs[start:])
+    assert all(0 <= v <= 1 for c in cs[start:] for v in c.features.values())
+
+
+def test_no_look_ahead_appending_future_candles_changes_nothing() -> None:
+    bars = gbm(2500, seed=33, tick=0.01)
+    full = enrich_table(bars)
+    for cut in (900, 2100):
+        part = enrich_table(bars.slice(0, cut))
+        assert part.equals(full.slice(0, cut)), cut

@@ -1,0 +1,221 @@
+"""The aggregator equals a batch reference (Polars group-by) for every timeframe.
+
+Property tests over random trades (hypothesis): in order, shuffled within the
+allowed lateness, and with late trades (which the reference drops by the same rule,
+simulated trade by trade in plain Python). Batches are cut at random points.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jonbu_core.aggregation import BarSnapshot, CandleAggregator, SymbolTable, TradeBatch
+from jonbu_core.rollup import bucket_expr
+from jonbu_core.timeframe import STREAM_TIMEFRAMES, parse_timeframe
+
+NS = 1_000_000_000
+# 03:50 UTC: an America/New_York midnight (04:00 or 05:00 UTC) falls inside the range,
+# so 1d bars are cut there.
+T0 = int(datetime(2024, 3, 8, 3, 50, tzinfo=UTC).timestamp()) * NS
+LATENESS = 5.0
+SYMS = ["AAPL", "MSFT", "BRK.B"]
+
+
+def _trades(draw: st.DrawFn, n_max: int = 300) -> dict[str, np.ndarray]:
+    n = draw(st.integers(1, n_max))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    span = draw(st.sampled_from([90, 900, 4 * 3600, 30 * 3600])) * NS
+    ts = np.sort(T0 + rng.integers(0, span, n))
+    if draw(st.booleans()):  # equal timestamps: ties broken by arrival
+        ts = ts - ts % (NS // 2)
+    return {
+        "sym": rng.integers(0, len(SYMS), n).astype(np.int32),
+        "ts": ts.astype(np.int64),
+        "price": np.round(rng.uniform(10, 20, n), 2),
+        "size": rng.integers(1, 500, n).astype(np.float64),
+        "id": np.arange(n, dtype=np.int64),
+    }
+
+
+@st.composite
+def in_order(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    return _trades(draw)
+
+
+@st.composite
+def shuffled_within_lateness(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    t = _trades(draw)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    # Arrival = event time + a delay below the lateness: never late, but out of order.
+    arrival = t["ts"] + rng.integers(0, int(LATENESS * NS) - 1, len(t["ts"]))
+    order = np.argsort(arrival, kind="stable")
+    return {k: v[order] for k, v in t.items()}
+
+
+@st.composite
+def with_late(draw: st.DrawFn) -> dict[str, np.ndarray]:
+    t = _trades(draw)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    delay = rng.integers(0, int(LATENESS * NS) - 1, len(t["ts"]))
+    late = rng.random(len(t["ts"])) < 0.1
+    delay[late] = rng.integers(int(LATENESS * NS) + 1, 120 * NS, int(late.sum()))
+    order = np.argsort(t["ts"] + delay, kind="stable")
+    return {k: v[order] for k, v in t.items()}
+
+
+def accepted_mask(t: dict[str, np.ndarray], lateness: float = LATENESS) -> np.ndarray:
+    """The reference acceptance rule, one trade at a time: late = below max event time - lateness."""
+    clock: dict[int, int] = {}
+    out = np.zeros(len(t["ts"]), bool)
+    for i, (s, ts) in enumerate(zip(t["sym"].tolist(), t["ts"].tolist(), strict=True)):
+        c = max(clock.get(s, ts), ts)
+        clock[s] = c
+        out[i] = ts >= c - lateness * NS
+    return out
+
+
+def reference(t: dict[str, np.ndarray], tf: str) -> pl.DataFrame:
+    """Bars of the accepted trades by a Polars group-by (open/close by event time, ties by arrival)."""
+    keep = accepted_mask(t)
+    df = pl.DataFrame({
+        "symbol": [SYMS[i] for i in t["sym"][keep]],
+        "ts": pl.Series(t["ts"][keep] // 1000).cast(pl.Datetime("us", "UTC")),
+        "price": t["price"][keep], "size": t["size"][keep],
+        "arrival": np.arange(int(keep.sum())),
+    })
+    return (
+        df.sort("symbol", "ts", "arrival")
+        .with_columns(bucket_expr(parse_timeframe(tf)).alias("label"))
+        .group_by("symbol", "label", maintain_order=True)
+        .agg(pl.col("price").first().alias("open"), pl.col("price").max().alias("high"),
+             pl.col("price").min().alias("low"), pl.col("price").last().alias("close"),
+             pl.col("size").sum().alias("volume"), pl.len().cast(pl.Int64).alias("trade_count"),
+             ((pl.col("price") * pl.col("size")).sum() / pl.col("size").sum()).alias("vwap"))
+        .rename({"label": "ts"})
+        .sort("symbol", "ts")
+    )
+
+
+def run_aggregator(t: dict[str, np.ndarray], cuts: list[int]) -> tuple[pl.DataFrame, CandleAggregator]:
+    syms = SymbolTable(SYMS)
+    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, syms)
+    out: list[BarSnapshot] = []
+    bounds = sorted({0, len(t["ts"]), *[c for c in cuts if 0 < c < len(t["ts"])]})
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        agg.process(TradeBatch(t["sym"][a:b], t["ts"][a:b], t["price"][a:b], t["size"][a:b], t["id"][a:b]))
+        out.append(agg.drain_final())
+    agg.close_all()
+    out.append(agg.drain_final())
+    snap = BarSnapshot.concat(out)
+    df = pl.from_arrow(snap.to_arrow(syms, agg.tf_names)).with_columns(
+        pl.Series("revision", snap.revision), pl.Series("seq", np.arange(len(snap))))
+    assert isinstance(df, pl.DataFrame)
+    # The final state of each bar is its last closed/revision event.
+    final = df.sort("seq").group_by("symbol", "timeframe", "ts", maintain_order=True).last()
+    return final, agg
+
+
+def assert_equal(t: dict[str, np.ndarray], cuts: list[int]) -> CandleAggregator:
+    got, agg = run_aggregator(t, cuts)
+    for tf in STREAM_TIMEFRAMES:
+        ref = reference(t, tf)
+        mine = got.filter(pl.col("timeframe") == tf).sort("symbol", "ts")
+        assert mine.height == ref.height, (tf, mine.height, ref.height)
+        assert mine["symbol"].to_list() == ref["symbol"].to_list()
+        assert mine["ts"].to_list() == ref["ts"].to_list(), tf
+        for c in ("open", "high", "low", "close", "volume"):
+            np.testing.assert_allclose(mine[c].to_numpy(), ref[c].to_numpy(), rtol=1e-12, err_msg=f"{tf} {c}")
+        assert mine["trade_count"].to_list() == ref["trade_count"].to_list(), tf
+        np.testing.assert_allclose(mine["vwap"].to_numpy(), ref["vwap"].to_numpy(), rtol=1e-9)
+    assert agg.accepted + agg.late == len(t["ts"])
+    assert agg.late == int((~accepted_mask(t)).sum())
+    return agg
+
+
+COMMON = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@COMMON
+@given(in_order(), st.lists(st.integers(0, 300), max_size=8))
+def test_in_order_equals_batch_reference(t: dict[str, np.ndarray], cuts: list[int]) -> None:
+    agg = assert_equal(t, cuts)
+    assert agg.late == 0 and agg.revisions == 0
+
+
+@COMMON
+@given(shuffled_within_lateness(), st.lists(st.integers(0, 300), max_size=8))
+def test_shuffled_within_lateness_equals_batch_reference(t: dict[str, np.ndarray], cuts: list[int]) -> None:
+    agg = assert_equal(t, cuts)
+    assert agg.late == 0
+
+
+@COMMON
+@given(with_late(), st.lists(st.integers(0, 300), max_size=8))
+def test_late_trades_are_dropped_like_the_reference(t: dict[str, np.ndarray], cuts: list[int]) -> None:
+    assert_equal(t, cuts)
+
+
+def _one(agg: CandleAggregator, sym: int, ts: int, price: float, size: float = 10.0, tid: int = 0) -> None:
+    agg.process(TradeBatch.from_lists([sym], [ts], [price], [size], [tid]))
+
+
+def test_trade_within_lateness_revises_a_closed_bar() -> None:
+    agg = CandleAggregator(["1m", "5m"], LATENESS, SymbolTable(["AAPL"]))
+    _one(agg, 0, T0 + 10 * NS, 10.0, tid=1)
+    _one(agg, 0, T0 + 61 * NS, 11.0, tid=2)  # closes [T0, T0+60s)
+    closed = agg.drain_final()
+    assert len(closed) == 1 and closed.kind.tolist() == [1] and closed.revision.tolist() == [0]
+    _one(agg, 0, T0 + 59 * NS, 9.0, tid=3)  # 2 s late: within the lateness → revision 1
+    rev = agg.drain_final()
+    assert rev.kind.tolist() == [2] and rev.revision.tolist() == [1]
+    assert rev.low[0] == 9.0 and rev.close[0] == 9.0 and rev.count[0] == 2
+    _one(agg, 0, T0 + 70 * NS, 12.0, tid=4)
+    _one(agg, 0, T0 + 20 * NS, 1.0, tid=5)  # 50 s late: dropped
+    assert agg.late == 1 and len(agg.drain_final()) == 0
+
+
+def test_wall_clock_timer_closes_a_quiet_symbol() -> None:
+    agg = CandleAggregator(["1m"], LATENESS, SymbolTable(["AAPL"]))
+    _one(agg, 0, T0 + 10 * NS, 10.0)
+    assert len(agg.drain_final()) == 0
+    agg.advance(T0 + 61 * NS)
+    out = agg.drain_final()
+    assert out.kind.tolist() == [1] and out.label.tolist() == [T0 - T0 % (60 * NS)]
+    assert agg.pool.live_rows().shape[0] == 1  # still revisable
+    agg.advance(T0 + 70 * NS)
+    assert agg.pool.live_rows().shape[0] == 0  # sealed
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_cancel_and_correction_adjust_the_bar(cancel: bool) -> None:
+    agg = CandleAggregator(["1m", "1h"], LATENESS, SymbolTable(["AAPL"]))
+    base = T0 - T0 % (3600 * NS) + 3600 * NS
+    agg.process(TradeBatch.from_lists([0, 0, 0], [base + NS, base + 2 * NS, base + 3 * NS], [10.0, 15.0, 11.0],
+                                      [1.0, 2.0, 3.0], [1, 2, 3]))
+    status = agg.correct(0, 2, base + 2 * NS, 15.0, 2.0, None if cancel else 12.0, None if cancel else 4.0)
+    assert status == "applied"
+    agg.close_all()
+    bars = agg.drain_final()
+    one = {tf: i for i, tf in enumerate(bars.tf.tolist())}
+    for tf in (0, 1):
+        i = one[tf]
+        if cancel:
+            assert (bars.high[i], bars.volume[i], bars.count[i]) == (11.0, 4.0, 2)
+        else:
+            assert (bars.high[i], bars.volume[i], bars.count[i]) == (12.0, 8.0, 3)
+
+
+def test_bad_trades_are_counted_not_fatal() -> None:
+    agg = CandleAggregator(["1m"], LATENESS, SymbolTable(["AAPL"]))
+    n = agg.process(TradeBatch.from_lists([0, 0, 0], [T0, T0 + 1, T0 + 2], [float("nan"), -1.0, 10.0],
+                                          [1.0, 1.0, 1.0], [1, 2, 3]))
+    assert n == 1 and agg.invalid == 2
+    with pytest.raises(ValueError):
+        agg.process(TradeBatch.from_lists([5], [T0], [1.0], [1.0]))

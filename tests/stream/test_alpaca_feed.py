@@ -1,0 +1,187 @@
+"""Our Alpaca client against the fake stream: reconnects, gap backfill, error codes, watchdog."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+
+from jonbu_core.bus.memory import MemoryBus
+from jonbu_core.errors import ProviderAuthError
+from jonbu_core.stores.factory import open_store
+from jonbu_stream.daemon import StreamDaemon
+from jonbu_stream.feeds.alpaca import AlpacaFeed
+from tests.fakes.alpaca_rest import FakeAlpacaServer
+from tests.fakes.alpaca_stream import DEFAULT_KEY, DEFAULT_SECRET, FakeAlpacaStream
+from tests.stream.conftest import DAY, START, SYMBOLS, alpaca_settings, assert_stored_equals_reference
+
+MINUTES = 8
+END = START + timedelta(minutes=MINUTES)
+SPEED = 120.0
+LATENESS = 2.0
+
+
+async def run_until_done(daemon: StreamDaemon, ws: FakeAlpacaStream, timeout: float = 60.0,
+                         until: datetime | None = None) -> None:
+    """Run the daemon until its event clock is past ``until`` (END) and every gap was recovered."""
+    task = asyncio.create_task(daemon.run())
+    t0 = time.monotonic()
+    done_at = int((until or END).timestamp() * 1e9) + int((LATENESS + 1.5) * 1e9)
+    try:
+        while time.monotonic() - t0 < timeout:
+            await asyncio.sleep(0.2)
+            if task.done():
+                break
+            st = daemon.status()
+            pending = st["backfill"]["pending"] if st["backfill"]["enabled"] else 0
+            clock = daemon.event_clock()
+            if (clock is not None and clock >= done_at and pending == 0
+                    and st["queues"]["store"] == 0 and not daemon.agg.pool.dirty.any()):
+                await asyncio.sleep(0.5)
+                break
+        else:
+            raise AssertionError(f"daemon did not finish: {daemon.status()}")
+    finally:
+        await daemon.stop()
+        await task
+
+
+def make(tmp_path: Path, rest: FakeAlpacaServer, ws: FakeAlpacaStream, **extra: Any) -> tuple[StreamDaemon, Any]:
+    s = alpaca_settings(tmp_path / "data", rest.url, ws.url, allowed_lateness_seconds=LATENESS, **extra)
+    store = open_store(s)
+    daemon = StreamDaemon(s, store, MemoryBus(), timer_delay=0.2, backfill_settle=0.5, flush_interval=0.3)
+    return daemon, store
+
+
+async def test_connection_killed_mid_stream_reconnects_and_backfills(tmp_path: Path, rest: FakeAlpacaServer) -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.disconnect_after = 150  # abort without a close frame, mid-minute
+        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=60)
+        await run_until_done(daemon, ws)
+        st = daemon.status()
+        assert st["feed"]["reconnects"] >= 1 and ws.stats.disconnects >= 1
+        assert st["backfill"]["runs"] >= 1 and st["backfill"]["bars"] > 0
+        sources = assert_stored_equals_reference(store, START, END)
+        assert sources.get("stream", 0) > 0 and sources.get("alpaca-iex", 0) > 0
+        assert any(r.path.endswith("/bars") for r in rest.log)
+        store.close()
+
+
+async def test_silent_feed_is_detected_by_the_watchdog(tmp_path: Path, rest: FakeAlpacaServer) -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.silence_after, ws.faults.silence_for = 200, 2.0
+        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=0.6)
+        await run_until_done(daemon, ws)
+        st = daemon.status()
+        assert st["feed"]["reconnects"] >= 1
+        assert "watchdog" in (st["feed"]["last_error"] or "") or st["backfill"]["runs"] >= 1
+        assert_stored_equals_reference(store, START, END)
+        store.close()
+
+
+async def test_out_of_order_and_late_trades_within_lateness(tmp_path: Path, rest: FakeAlpacaServer) -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.swap_pairs = True
+        ws.faults.late_every, ws.faults.late_by = 25, 1.0  # 1 s late: within the 2 s lateness
+        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=60)
+        await run_until_done(daemon, ws)
+        st = daemon.status()
+        assert st["trades"]["late"] == 0 and st["revisions"] > 0
+        sources = assert_stored_equals_reference(store, START, END)
+        assert set(sources) == {"stream"}
+        store.close()
+
+
+async def test_trades_later_than_the_lateness_are_dropped_and_counted(tmp_path: Path, rest: FakeAlpacaServer) -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.late_every, ws.faults.late_by = 30, 20.0
+        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=60)
+        await run_until_done(daemon, ws, until=START + timedelta(minutes=3))
+        assert daemon.status()["trades"]["late"] > 0
+        store.close()
+
+
+async def test_auth_failure_stops_with_a_clear_error(tmp_path: Path, rest: FakeAlpacaServer) -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.reject_auth = True
+        daemon, store = make(tmp_path, rest, ws)
+        with pytest.raises(ProviderAuthError, match="402"):
+            await asyncio.wait_for(daemon.run(), 30)
+        assert ws.stats.errors_sent == {402: 1}
+        assert daemon.status()["status"] == "down"
+        store.close()
+
+
+async def test_connection_limit_406_waits_then_connects() -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START, end=END, max_connections=1) as ws:
+        from websockets.asyncio.client import connect
+
+        async with connect(ws.url) as rogue:  # another client holds the only connection
+            await rogue.recv()
+            await rogue.send(msgpack.packb({"action": "auth", "key": DEFAULT_KEY, "secret": DEFAULT_SECRET}))
+            await rogue.recv()
+            feed = AlpacaFeed(ws.url, DEFAULT_KEY, DEFAULT_SECRET, SYMBOLS, limit_backoff=0.5, watchdog=60)
+            sink = _Sink()
+            task = asyncio.create_task(feed.run(sink))
+            await asyncio.sleep(0.3)
+            assert feed.errors.get(406) == 1 and not feed.connected
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if feed.connected:
+                break
+        assert feed.connected and sink.connected == 1
+        await feed.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_insufficient_subscription_409_is_fatal() -> None:
+    from jonbu_stream.feeds.base import FeedFatalError
+
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.insufficient_subscription = True
+        feed = AlpacaFeed(ws.url, DEFAULT_KEY, DEFAULT_SECRET, SYMBOLS)
+        with pytest.raises(FeedFatalError, match="409"):
+            await asyncio.wait_for(feed.run(_Sink()), 10)
+
+
+async def test_symbol_limit_405_halves_the_subscription() -> None:
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        ws.faults.symbol_limit = 1
+        feed = AlpacaFeed(ws.url, DEFAULT_KEY, DEFAULT_SECRET, SYMBOLS, watchdog=60)
+        task = asyncio.create_task(feed.run(_Sink()))
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if feed.connected:
+                break
+        assert feed.connected and feed.symbols == ["AAPL"] and feed.excluded == ["MSFT"]
+        await feed.stop()
+        await asyncio.wait_for(task, 5)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        from jonbu_core.aggregation import SymbolTable
+
+        self.symbols = SymbolTable()
+        self.trades = 0
+        self.connected = 0
+
+    def on_trades(self, batch: Any) -> None:
+        self.trades += len(batch)
+
+    def on_bars(self, bars: Any) -> None:
+        pass
+
+    def on_correction(self, *args: Any) -> None:
+        pass
+
+    def on_connected(self) -> None:
+        self.connected += 1
+
+    def on_disconnected(self, reason: str) -> None:
+        pass
