@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._common import figure, write_result  # noqa: E402
+from bench._common import figure, write_result
 
 SYMBOL = "BENCH"
 YEAR = (date(2023, 1, 1), date(2023, 12, 31))

@@ -75,6 +75,8 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t0
 
 
+
+
 def median_ms(fn: Callable[[], Any], repeat: int) -> float:
     fn()  # warm-up
     return statistics.median(timed(fn) for _ in range(repeat)) * 1000
@@ -90,14 +92,20 @@ def bench_lake(bars: pa.Table, repeat: int, tmp: Path) -> dict[str, float]:
     runs = 3
     for run in range(runs):  # best of three fresh runs each, alternating (the machine is shared)
         store = LakeStore(tmp / f"lake{run}")
-        write_s.append(timed(lambda store=store: store.write_bars(bars)))
+        c0, t0 = time.process_time(), time.perf_counter()
+        store.write_bars(bars)
+        write_s.append(time.perf_counter() - t0)
+        out["lake_write_cpu_s"] = min(out.get("lake_write_cpu_s", 1e9), time.process_time() - c0)
         con = duckdb.connect(str(tmp / f"floor{run}.duckdb"))
         con.execute("CREATE TABLE bars (symbol VARCHAR NOT NULL, timeframe VARCHAR NOT NULL, "
                     "ts TIMESTAMPTZ NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL, "
                     "close DOUBLE NOT NULL, volume DOUBLE NOT NULL, trade_count BIGINT, vwap DOUBLE, "
                     "source VARCHAR NOT NULL)")
         con.register("arrow_bars", bars)
-        duck_s.append(timed(lambda con=con: con.execute("INSERT INTO bars SELECT * FROM arrow_bars")))
+        c0, t0 = time.process_time(), time.perf_counter()
+        con.execute("INSERT INTO bars SELECT * FROM arrow_bars")
+        duck_s.append(time.perf_counter() - t0)
+        out["duckdb_insert_cpu_s"] = min(out.get("duckdb_insert_cpu_s", 1e9), time.process_time() - c0)
         if run < runs - 1:
             store.close()
             con.close()
@@ -200,7 +208,8 @@ def main() -> int:
     figures = [
         figure(f"lake write, {n:,} 1m bars", lake["lake_write_rows_s"], "rows/s",
                baseline=("DuckDB native insert", lake["duckdb_insert_rows_s"]), target=(">=", 1_000_000),
-               note="write_bars: validation + precedence merge + one Delta commit; best of 3 fresh runs"),
+               note="write_bars: validation + precedence merge + one Delta commit; best of 3 fresh runs; "
+               "CPU seconds used (all threads) are in meta.lake (lake_write_cpu_s vs duckdb_insert_cpu_s)"),
         figure(f"lake read, one symbol ({int(lake['read_rows']):,} rows) into Arrow", lake["lake_read_ms"], "ms",
                baseline=("DuckDB native query", lake["duckdb_query_ms"]), target=("x<=", 2.0), higher_is_better=False),
         figure("lake read rolled up to 5m (same rows)", lake["lake_read_5m_ms"], "ms", higher_is_better=False),

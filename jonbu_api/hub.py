@@ -74,7 +74,8 @@ class Client:
     """One connected WebSocket and its queue."""
 
     __slots__ = (
-        "closed", "hub", "keys", "last_recv", "name", "partials", "queue", "sent", "wake", "writer", "ws",
+        "closed", "closing", "hub", "keys", "last_recv", "name", "partials", "queue", "sent", "wake", "writer",
+        "ws",
     )
 
     def __init__(self, hub: Hub, ws: WebSocket, name: str | None) -> None:
@@ -89,6 +90,8 @@ class Client:
         self.sent = 0
         self.last_recv = time.monotonic()
         self.writer: asyncio.Task[None] | None = None
+        self.closing: asyncio.Task[None] | None = None
+        """The background close of a client the hub dropped with a close code."""
 
     # ------------------------------------------------------------ enqueue
     def offer(self, key: Key, partial: bool, text: str, now: float) -> bool:
@@ -147,12 +150,12 @@ class Client:
             logger.debug("ws writer ended: %s", exc)
             self.hub.drop(self, "send_failed")
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str, timeout: float) -> None:
         """Stop the writer and close the socket (bounded wait for a stuck peer)."""
         if self.writer is not None and self.writer is not asyncio.current_task():
             self.writer.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.ws.close(code=code, reason=reason), self.hub.options.close_timeout)
+            await asyncio.wait_for(self.ws.close(code=code, reason=reason), timeout)
 
 
 class Hub:
@@ -206,7 +209,7 @@ class Hub:
                 await t
         clients = list(self.clients)
         for c in clients:
-            self.drop(c, "shutdown", CLOSE_GOING_AWAY, "server shutting down")
+            self.drop(c, "shutdown", CLOSE_GOING_AWAY, "server shutting down", timeout=2.0)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
@@ -295,7 +298,9 @@ class Hub:
                 item.text = None
         return gone
 
-    def drop(self, c: Client, reason: str, code: int | None = None, message: str = "") -> None:
+    def drop(
+        self, c: Client, reason: str, code: int | None = None, message: str = "", timeout: float | None = None
+    ) -> None:
         """Forget a client; with ``code``, close its socket in the background."""
         if c.closed:
             return
@@ -313,7 +318,8 @@ class Hub:
         self.metrics.ws_disconnects.labels(reason).inc()
         self.metrics.ws_clients.set(len(self.clients))
         if code is not None:
-            task = asyncio.create_task(c.close(code, message))
+            task = asyncio.create_task(c.close(code, message, timeout or self.options.close_timeout))
+            c.closing = task
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
         elif c.writer is not None and c.writer is not asyncio.current_task():

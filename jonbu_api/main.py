@@ -25,7 +25,7 @@ from jonbu_api.auth import FileKeyStore, KeyStore, key_file
 from jonbu_api.errors import install_error_handlers
 from jonbu_api.hub import Hub, HubOptions
 from jonbu_api.metrics import ApiMetrics
-from jonbu_api.middleware import ObservabilityMiddleware
+from jonbu_api.middleware import ObservabilityMiddleware, install_log_redaction
 from jonbu_api.ratelimit import RateLimiter, open_rate_limiter
 from jonbu_api.routers import (
     admin,
@@ -120,6 +120,7 @@ def create_app(
     FastAPI
     """
     settings = settings or get_settings()
+    install_log_redaction()
     metrics = ApiMetrics()
     auth_enabled = settings.auth_enabled(default=auth_default)
 

@@ -138,3 +138,28 @@ class ObservabilityMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+_SECRET_QS = re.compile(r"(?i)((?:api_key|apikey|token|access_token|key)=)[^&\s\"']+")
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Blank API keys in query strings of log messages (uvicorn logs WebSocket URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "=" in record.msg:
+            record.msg = _SECRET_QS.sub(r"\1***", record.msg)
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(
+                _SECRET_QS.sub(r"\1***", a) if isinstance(a, str) and "=" in a else a for a in args
+            )
+        return True
+
+
+def install_log_redaction() -> None:
+    """Add :class:`RedactSecretsFilter` to uvicorn's loggers and ours (idempotent)."""
+    for name in ("uvicorn.error", "uvicorn.access", "uvicorn", "jonbu_api"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecretsFilter) for f in lg.filters):
+            lg.addFilter(RedactSecretsFilter())

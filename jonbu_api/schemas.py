@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jonbu_core.enrich.models import EnrichedCandle
 from jonbu_core.models import Candle, SymbolInfo
 
 TimeframeName = Literal["1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w"]
@@ -74,36 +75,24 @@ class HistoryOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null after the last.")
 
 
-class EnrichedCandleOut(BaseModel):
-    """One enriched candle."""
-
-    model_config = ConfigDict(extra="allow")
-
-    ohlcv: Candle
-    indicators: dict[str, float | None]
-    patterns: list[Any]
-    context: dict[str, Any]
-    features: dict[str, float | None]
-    confidence: float = Field(ge=0.0, le=1.0)
-
-
 class EnrichedOut(BaseModel):
     """Enriched candles of a range."""
 
     symbol: str
     timeframe: str
-    candles: list[EnrichedCandleOut]
+    candles: list[EnrichedCandle]
 
 
 class NarrativeOut(BaseModel):
-    """A narrative as JSON (``format=json``)."""
+    """A narrative as JSON (``format=json``): every fact of the candle plus the texts."""
 
     model_config = ConfigDict(extra="allow")
 
     symbol: str
     timeframe: str
-    ts: str
-    text: str | None = None
+    ts: str = Field(description="Open time of the narrated candle.")
+    exact: bool = Field(description="False when no candle contains `at` and the last one before it is narrated.")
+    text: str
 
 
 class SearchResultOut(BaseModel):

@@ -102,7 +102,7 @@ class AppState:
                 return "in-process", _as_dict(value)
             except Exception as exc:
                 logger.warning("stream status failed: %s", exc)
-                return "in-process", {"error": str(exc)}
+                return "in-process", {"status": "degraded", "running": False, "error": str(exc)}
         try:
             stats = await self.bus.get_stats()
         except Exception as exc:

@@ -77,7 +77,7 @@ class StreamDaemon:
         stats_interval: float = 1.0,
         flush_interval: float = 1.0,
         persist: Sequence[str] = ("1m",),
-        provider_factory: Callable[[], Any] | None | str = "auto",
+        provider_factory: Callable[[], Any] | str | None = "auto",
         backfill_settle: float | None = None,
         future_tolerance: float = 300.0,
         correction_window: float = 125.0,

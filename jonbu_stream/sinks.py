@@ -159,7 +159,7 @@ class BusSink:
                     lat = (now - np.concatenate(stamps)) / NS
                     self.latency.add(lat)
                     if self.on_latency is not None:
-                        self.on_latency(lat[:: max(1, lat.shape[0] // 16)])
+                        self.on_latency(lat[:: max(1, lat.shape[0] // 4)])
             self._idle.set()
 
     async def drain(self, timeout: float = 10.0) -> bool:
@@ -168,7 +168,7 @@ class BusSink:
             return True
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             return False
         return True
 

@@ -71,6 +71,7 @@ const chartState = (page) =>
     time: el.dataset.lastTime ?? '',
     close: el.dataset.lastClose ?? '',
     volume: el.dataset.lastVolume ?? '',
+    key: el.dataset.key ?? '',
     symbol: el.dataset.symbol ?? '',
     timeframe: el.dataset.timeframe ?? '',
   }));
@@ -90,8 +91,9 @@ async function exportRag(srv) {
   const env = { ...process.env, JONBU_DATA_DIR: srv.dataDir, HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1' };
   const help = spawnSync(exe, ['export', 'rag', '--help'], { cwd: repoRoot, env, encoding: 'utf8', timeout: 60_000 });
   if (help.status !== 0) throw new Error('`jonbu-ohlcv export rag` does not exist yet, and `up` exported no narratives: search cannot return results');
-  const start = new Date(Date.now() - 30 * 86400_000).toISOString().slice(0, 10);
-  const args = ['export', 'rag', '--symbols', 'AAPL', '--start', start];
+  // Daily candles of the backfilled weeks: a few dozen narratives, quick to embed.
+  const start = new Date(Date.now() - 45 * 86400_000).toISOString().slice(0, 10);
+  const args = ['export', 'rag', '--symbols', 'AAPL', '--timeframe', '1d', '--start', start];
   const t = Date.now();
   const res = spawnSync(exe, args, { cwd: repoRoot, env, encoding: 'utf8', timeout: 150_000 });
   writeFileSync(join(out, 'export-rag.log'), `${res.stdout ?? ''}\n${res.stderr ?? ''}`);
@@ -203,19 +205,43 @@ async function runChecks(browser, base) {
     const other = options.find((o) => o && o !== current);
     assert(other, `only one symbol to choose from (${options})`);
     await page.selectOption('[data-testid="symbol-select"]', other);
+    // data-key names the data actually drawn (it changes only once the new bars are loaded).
     await page.waitForFunction((sym) => {
       const el = document.querySelector('[data-testid="price-chart"]');
-      return el?.dataset.symbol === sym && Number(el.dataset.bars) > 0;
+      return el?.dataset.key === `${sym}|1m` && Number(el.dataset.bars) > 0;
     }, other, { timeout: 20_000 });
     await page.click('[data-testid="timeframe-select"] button:text-is("5m")');
-    await page.waitForFunction(() => {
+    await page.waitForFunction((sym) => {
       const el = document.querySelector('[data-testid="price-chart"]');
-      return el?.dataset.timeframe === '5m' && Number(el.dataset.bars) > 0;
-    }, null, { timeout: 20_000 });
+      return el?.dataset.key === `${sym}|5m` && Number(el.dataset.bars) > 0;
+    }, other, { timeout: 20_000 });
     const s = await chartState(page);
+    // 5m bars are 300 s apart inside a session.
+    const times = await page.$eval('[data-testid="price-chart"]', (el) => Number(el.dataset.lastTime));
+    assert(times % 300 === 0, `the last bar (${times}) is not on a 5-minute boundary`);
     assert(new URL(page.url()).searchParams.get('tf') === '5m', 'the URL does not carry the timeframe');
-    // Bars of a 5m chart are 300 s apart at most within a session: check the last two.
     return `${s.symbol} 5m: ${s.bars} bars`;
+  });
+
+  await check('history: table, gaps and CSV/Parquet downloads', async () => {
+    await page.goto('/history?symbol=AAPL&tf=1m');
+    await page.waitForSelector('[data-testid="history-table"]', { timeout: 20_000 });
+    const count = Number((await page.textContent('[data-testid="history-count"]')).replace(/[^0-9]/g, ''));
+    assert(count > 0, 'no bars counted');
+    const rows = await page.$$eval('[data-testid="history-table"] [role="row"]', (r) => r.length);
+    assert(rows > 1 && rows < 200, `the table is not virtualised (${rows} rows in the DOM for ${count} bars)`);
+    const gaps = await page.textContent('[data-testid="gap-count"]');
+    const csvHref = await page.getAttribute('[data-testid="download-csv"]', 'href');
+    const csv = await fetch(csvHref);
+    const text = await csv.text();
+    assert(csv.ok && text.startsWith('ts,open,high,low,close,volume'), `CSV download: ${csv.status} ${text.slice(0, 80)}`);
+    const lines = text.trim().split('\n').length - 1;
+    // The stream may have stored a bar or two since the page loaded.
+    assert(lines >= count && lines <= count + 5, `the CSV has ${lines} rows, the page counted ${count}`);
+    const pq = await fetch(await page.getAttribute('[data-testid="download-parquet"]', 'href'));
+    const bytes = new Uint8Array(await pq.arrayBuffer());
+    assert(pq.ok && String.fromCharCode(...bytes.slice(0, 4)) === 'PAR1', `Parquet download: ${pq.status}`);
+    return `${count} bars (${rows} rows rendered), gaps ${gaps}; CSV ${lines} rows, Parquet ${bytes.length} bytes`;
   });
 
   await check('adding a symbol', async () => {
@@ -267,6 +293,8 @@ async function runChecks(browser, base) {
     await page.waitForSelector('[data-testid="price-chart"][data-bars]:not([data-bars="0"])', { timeout: 20_000 });
     await page.waitForSelector('[data-testid="narrative-text"]', { timeout: 20_000 });
     assert(new URL(page.url()).searchParams.get('at'), 'the chart URL has no candle time');
+    await page.waitForTimeout(500);
+    await page.screenshot({ path: join(out, 'search-opened-candle.png'), fullPage: true });
     return `${n} results; the first opened its chart and narrative`;
   });
 
@@ -283,7 +311,7 @@ async function runChecks(browser, base) {
         await p.goto(pg.path);
         await p.waitForSelector(pg.ready, { timeout: 20_000 }).catch(() => problems.push(`${pg.name}: not ready`));
         metrics[`page_ready_ms_${pg.name}_${scheme}`] = Date.now() - navStart;
-        await p.waitForTimeout(pg.name === 'monitoring' ? 4500 : 600);
+        await p.waitForTimeout(pg.name === 'monitoring' ? 2500 : 300);
         const isDark = await p.evaluate(() => document.documentElement.classList.contains('dark'));
         if (isDark !== (scheme === 'dark')) problems.push(`${pg.name}: html.dark=${isDark} in ${scheme} mode`);
         // Computed colours may be lab()/oklch(): let a canvas turn them into RGB.

@@ -72,7 +72,7 @@ async def get_enriched(
         str | None,
         Query(
             max_length=500,
-            description="Indicators to compute, e.g. `sma_20,rsi_14,macd_12_26_9` (default: the standard set).",
+            description="Indicators to compute, e.g. `rsi:14,ema:50,macd` (default: the standard set).",
         ),
     ] = None,
 ) -> Response:
@@ -85,10 +85,7 @@ async def get_enriched(
     """
     rng = resolve_range(timeframe, start, end, MAX_ENRICH_SPAN)
     if indicators is not None:
-        parse = getattr(enrich_module(), "parse_indicator_spec", None)
-        if parse is None:
-            parse = importlib.import_module("jonbu_core.enrich").parse_indicator_spec
-        parse(indicators)
+        importlib.import_module("jonbu_core.enrich").parse_indicator_spec(indicators)
     closed = rng.closed(timeframe, state.settings.allowed_lateness_seconds)
     candles = await enriched_candles(state, symbol, timeframe, rng.start, rng.end, indicators, closed)
 

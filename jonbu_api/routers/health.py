@@ -48,13 +48,14 @@ async def _stream_status(state: Any) -> ComponentStatus:
     source, stats = await state.stream_state()
     if stats is None:
         return _comp("off", detail="no streaming daemon reports to this API", source=source)
-    if "error" in stats:
+    if stats.get("error") and stats.get("status") not in ("ok", "degraded", "down"):
         return _comp("degraded", detail=str(stats["error"])[:300], source=source)
     running = stats.get("running", True)
     raw = stats.get("status")
     status = raw if raw in ("ok", "degraded", "down") else ("ok" if running else "down")
     extra = {k: v for k, v in stats.items() if k not in ("status", "source", "detail")}
-    return _comp(status, source=source, **extra)
+    detail = str(stats["error"])[:300] if stats.get("error") else None
+    return _comp(status, source=source, detail=detail, **extra)
 
 
 async def compute_health(state: Any) -> HealthOut:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -11,12 +10,8 @@ from starlette.responses import Response
 
 from jonbu_api.deps import DateQuery, ReadAccess, StateDep, SymbolPath, TimeframeQuery
 from jonbu_api.errors import UnavailableError, error_responses
-from jonbu_api.routers.enriched import enriched_candles
 from jonbu_api.schemas import NarrativeFormat, NarrativeOut
-from jonbu_core.errors import NotFoundError
-from jonbu_core.models import Bar, iso_z
-from jonbu_core.timeframe import parse_timeframe
-from jonbu_core.timeutil import parse_start
+from jonbu_core.models import iso_z
 
 router = APIRouter(prefix="/api/v1/ohlcv", tags=["narrative"])
 
@@ -31,6 +26,11 @@ _MEDIA = {"text": "text/plain; charset=utf-8", "markdown": "text/markdown; chars
         200: {
             "description": "The narrative: JSON for `format=json`, else text or Markdown.",
             "content": {"text/plain": {"schema": {"type": "string"}}, "text/markdown": {"schema": {"type": "string"}}},
+            "headers": {
+                "X-Candle-Ts": {"description": "Open time of the narrated candle.", "schema": {"type": "string"}},
+                "X-Candle-Exact": {"description": "`false` when it is the last candle before `at`.",
+                                   "schema": {"type": "string", "enum": ["true", "false"]}},
+            },
         },
         **error_responses(401, 404, 422, 429, 503),
     },
@@ -43,39 +43,26 @@ async def get_narrative(
     at: DateQuery = None,
     format: Annotated[NarrativeFormat, Query(description="Answer format.")] = "text",
 ) -> Response:
-    """The narrative (text, Markdown or JSON) of the candle that contains ``at``.
-
-    Without ``at``, the latest stored candle. 404 when there is no such candle.
+    """The narrative (text, Markdown or JSON) of the candle whose interval contains ``at``
+    (a date means the start of that exchange day), or of the last candle before it;
+    without ``at``, of the latest stored candle. The change is measured from the previous
+    close. ``X-Candle-Ts`` names the candle; ``X-Candle-Exact: false`` says it is the last
+    one before ``at``. 404 when no candle is stored at or before ``at``.
     """
     try:
-        from jonbu_core.narrative import narrate
+        from jonbu_core.narrative.service import narrative_at
     except ImportError as exc:
         raise UnavailableError(f"narratives are not available in this build ({exc})") from exc
-    tf = parse_timeframe(timeframe)
-    if at is None:
-        bar: Bar | None = await state.run_store("latest_bar", state.store.latest_bar, symbol, timeframe)
-        if bar is None:
-            raise NotFoundError(f"no {timeframe} bars stored for {symbol}")
-        label: datetime = bar.ts
-    else:
-        label = tf.bucket(parse_start(at))
-    candles = await enriched_candles(state, symbol, timeframe, label, tf.next_open(label), None, True)
-    wanted = iso_z(label)
-    match = [c for c in candles if _ts_of(c) == label]
-    if not match:
-        raise NotFoundError(f"no {timeframe} candle of {symbol} at {wanted}")
-    enriched = match[-1]
-    result: Any = await state.run_blocking(narrate, enriched, symbol, timeframe, format)
+
+    def run() -> tuple[Any, Any, bool]:
+        with state.metrics.store_timer("narrative_at"):
+            return narrative_at(state.store, symbol, timeframe, at, format)
+
+    candle, result, exact = await state.run_blocking(run)
+    ts = iso_z(candle.ohlcv.ts)
+    headers = {"X-Candle-Ts": ts, "X-Candle-Exact": "true" if exact else "false"}
     if format == "json":
         doc = dict(result) if isinstance(result, dict) else {"text": str(result)}
-        doc.setdefault("symbol", symbol)
-        doc.setdefault("timeframe", timeframe)
-        doc.setdefault("ts", wanted)
-        return Response(orjson.dumps(doc), media_type="application/json")
-    return Response(str(result), media_type=_MEDIA[format])
-
-
-def _ts_of(candle: Any) -> datetime | None:
-    ohlcv = getattr(candle, "ohlcv", None)
-    ts = getattr(ohlcv, "ts", None)
-    return ts if isinstance(ts, datetime) else None
+        doc.update({"symbol": symbol, "timeframe": timeframe, "ts": ts, "exact": exact})
+        return Response(orjson.dumps(doc), media_type="application/json", headers=headers)
+    return Response(str(result), media_type=_MEDIA[format], headers=headers)

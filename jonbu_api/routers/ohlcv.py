@@ -126,7 +126,17 @@ async def _stream_pages(
     response_model=HistoryOut,
     summary="History of a symbol",
     responses={
-        200: {"content": _HISTORY_CONTENT, "description": "Bars, ascending by ts, in the requested format."},
+        200: {
+            "content": _HISTORY_CONTENT,
+            "description": "Bars, ascending by ts, in the requested format.",
+            "headers": {
+                "X-Next-Cursor": {"description": "Cursor of the next page (when there is one).",
+                                  "schema": {"type": "string"}},
+                "ETag": {"description": "Content hash (closed ranges).", "schema": {"type": "string"}},
+                "Cache-Control": {"description": "`max-age` for closed ranges, else `no-cache`.",
+                                  "schema": {"type": "string"}},
+            },
+        },
         304: {"description": "Not modified (the `If-None-Match` ETag still matches)."},
         **error_responses(401, 404, 422, 429),
     },

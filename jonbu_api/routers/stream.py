@@ -17,7 +17,7 @@ async def get_stream_stats(_: ReadAccess, state: StateDep) -> StreamStatsOut:
     published on the bus by a separate one), plus this API's WebSocket clients and messages.
     """
     source, stats = await state.stream_state()
-    running = stats is not None and bool(stats.get("running", True)) and "error" not in stats
+    running = stats is not None and bool(stats.get("running", True)) and not stats.get("error")
     return StreamStatsOut(
         running=running, source=source if source != "none" else "none", stream=stats,  # type: ignore[arg-type]
         ws=WsStats(**state.hub.stats()), bus=state.bus.name,

@@ -202,6 +202,8 @@ async def _serve(ws: WebSocket, initial: tuple[str, str] | None) -> None:
             logger.debug("websocket ended: %s", exc)
     finally:
         hub.drop(client, "disconnect")
+        if client.closing is not None:  # let the close frame (and its code) get out first
+            await asyncio.shield(client.closing)
 
 
 @router.websocket("/ws")

@@ -59,4 +59,6 @@ def serve(
         proxy_headers=proxy_headers,
         forwarded_allow_ips=forwarded_allow_ips,
         timeout_graceful_shutdown=10,
+        # Fan-out sends one small frame per client: compressing each costs more CPU than it saves.
+        ws_per_message_deflate=False,
     )

@@ -27,6 +27,7 @@ groups, and a vectorised merge into a pool of live bars keyed by
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
 
@@ -34,7 +35,14 @@ import numpy as np
 import numpy.typing as npt
 
 from jonbu_core.aggregation import corrections as _corr
-from jonbu_core.aggregation.builder import DayTable, Groups, ends_for, group_trades, labels_for, regroup
+from jonbu_core.aggregation.builder import (
+    DayTable,
+    Groups,
+    ends_for,
+    group_trades,
+    labels_for,
+    regroup,
+)
 from jonbu_core.aggregation.pool import OPEN, BarPool
 from jonbu_core.aggregation.types import (
     F64,
@@ -73,7 +81,7 @@ def _segmented_cummax(ts: I64, seg_start: npt.NDArray[np.intp]) -> I64:
         return out
     out = np.empty_like(ts)
     bounds = [*seg_start.tolist(), n]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         out[a:b] = np.maximum.accumulate(ts[a:b])
     return out
 
@@ -113,7 +121,7 @@ class CandleAggregator:
         self.timeframes = tfs
         self.tf_names: list[str] = [t.name for t in tfs]
         self.emitted = np.array([t.name in names for t in tfs], dtype=np.bool_)
-        self.lateness_ns = int(round(allowed_lateness * NS))
+        self.lateness_ns = round(allowed_lateness * NS)
         self.symbols = symbols if symbols is not None else SymbolTable()
         self.days = DayTable()
         self.pool = BarPool(len(tfs))
@@ -123,7 +131,7 @@ class CandleAggregator:
         self.last_price: F64 = np.zeros(0)
         self.late_by_symbol: I64 = np.zeros(0, dtype=np.int64)
         self._final: list[BarSnapshot] = []
-        self.log = _corr.TradeLog(int(round(correction_window * NS)), correction_max_trades)
+        self.log = _corr.TradeLog(round(correction_window * NS), correction_max_trades)
         self.trades = 0
         self.accepted = 0
         self.late = 0

@@ -88,9 +88,11 @@ class TradeLog:
 
     def _compact(self) -> None:
         cs = self.chunks
-        self.chunks = [_Chunk(*(np.concatenate([getattr(c, f) for c in cs]) for f in
-                                ("sym", "ts", "price", "size", "ids", "alive", "seq")),
-                              max_clock=max(c.max_clock for c in cs))]
+        def cat(f: str) -> np.ndarray:
+            return np.concatenate([getattr(c, f) for c in cs])
+
+        self.chunks = [_Chunk(sym=cat("sym"), ts=cat("ts"), price=cat("price"), size=cat("size"), ids=cat("ids"),
+                              alive=cat("alive"), seq=cat("seq"), max_clock=max(c.max_clock for c in cs))]
 
     def find(self, sid: int, trade_id: int | None, ts: int, price: float, size: float) -> tuple[int, int] | None:
         """``(chunk, index)`` of a live trade, or ``None``."""
@@ -135,7 +137,7 @@ def apply_correction(
 ) -> str:
     """See :meth:`CandleAggregator.correct`."""
     cancel = new_price is None
-    if not cancel and (new_size is None or not np.isfinite(new_price) or new_price <= 0 or new_size < 0):
+    if new_price is not None and (new_size is None or not np.isfinite(new_price) or new_price <= 0 or new_size < 0):
         agg.corrections.unapplied += 1
         return "unapplied"
     log = agg.log

@@ -173,6 +173,35 @@ def ns_to_datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+_LABELS: dict[int, datetime] = {}
+_CANDLE_FIELDS = frozenset(Candle.model_fields)
+
+
+def _label(ns: int) -> datetime:
+    dt = _LABELS.get(ns)
+    if dt is None:
+        if len(_LABELS) > 100_000:
+            _LABELS.clear()
+        dt = _LABELS[ns] = ns_to_datetime(ns)
+    return dt
+
+
+def fast_candle(ts: datetime, o: float, h: float, lo: float, c: float, v: float, n: int | None,
+                vwap: float | None) -> Candle:
+    """A :class:`Candle` from trusted values without validation (the aggregator's hot path).
+
+    Equivalent to ``Candle.model_construct(...)`` with every field set, at a fraction
+    of its cost (the values come from the aggregator, already typed and checked).
+    """
+    candle = object.__new__(Candle)
+    object.__setattr__(candle, "__dict__", {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v,
+                                            "trade_count": n, "vwap": vwap})
+    object.__setattr__(candle, "__pydantic_fields_set__", set(_CANDLE_FIELDS))
+    object.__setattr__(candle, "__pydantic_extra__", None)
+    object.__setattr__(candle, "__pydantic_private__", None)
+    return candle
+
+
 @dataclass(slots=True)
 class BarSnapshot:
     """Bars as columns: what the aggregator hands to its sinks.
@@ -245,10 +274,7 @@ class BarSnapshot:
             self.vwap.tolist(), self.revision.tolist(), self.kind.tolist(), strict=True,
         )
         for s, tf, label, o, h, lo, c, v, n, vw, rev, kind in cols:
-            candle = Candle.model_construct(
-                ts=ns_to_datetime(label), open=o, high=h, low=lo, close=c, volume=v,
-                trade_count=n, vwap=vw if vw == vw else None,
-            )
+            candle = fast_candle(_label(label), o, h, lo, c, v, n, vw if vw == vw else None)
             out.append(CandleEvent(names[s], timeframes[tf], candle, final=kind != KIND_PARTIAL,
                                    revision=rev, kind=_KIND_NAMES[kind]))
         return out

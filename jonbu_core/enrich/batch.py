@@ -54,8 +54,27 @@ def indicator_column(key: str) -> str:
     return f"ind_{key}" if key in CANDLE_COLUMNS else key
 
 
-def _nullable(arr: np.ndarray[Any, Any]) -> pa.Array:
-    return pa.array(arr, from_pandas=True)
+def _nullable(arr: np.ndarray[Any, Any], leading: int = 0) -> pa.Array:
+    """A float64 Arrow array (zero-copy when possible) with NaN as null.
+
+    ``leading`` rows are null whatever they hold (a warm-up); when no NaN follows
+    them the validity bitmap is built directly instead of scanning every value.
+    """
+    n = len(arr)
+    k = min(max(leading, 0), n)
+    if np.isnan(arr[k:]).any():
+        mask = np.isnan(arr)
+        mask[:k] = True
+        return pa.array(arr, mask=mask)
+    if k == 0:
+        return pa.array(arr)
+    bits = np.full((n + 7) // 8, 0xFF, dtype=np.uint8)
+    full, rem = divmod(k, 8)
+    bits[:full] = 0
+    if rem:
+        bits[full] = (0xFF << rem) & 0xFF
+    data = np.ascontiguousarray(arr, dtype=np.float64)
+    return pa.Array.from_buffers(pa.float64(), n, [pa.py_buffer(bits), pa.py_buffer(data)], null_count=k)
 
 
 def _codes(codes: np.ndarray[Any, Any], names: tuple[str, ...]) -> pa.DictionaryArray:
@@ -67,9 +86,10 @@ def result_table(res: BatchResult) -> pa.Table:
     plan, s = res.plan, res.series
     names: list[str] = list(res.table.column_names)
     arrays: list[pa.Array | pa.ChunkedArray] = list(res.table.columns)
+    look = plan.graph.lookback
     for key, arr in res.indicators.items():
         names.append(indicator_column(key))
-        arrays.append(_nullable(arr))
+        arrays.append(_nullable(arr, look.get(plan.indicators[key], 0)))
     for info, arr in zip(CANDLES, res.cdl, strict=True):
         names.append(f"cdl_{info.name}")
         arrays.append(pa.array(arr))
@@ -80,16 +100,17 @@ def result_table(res: BatchResult) -> pa.Table:
     arrays += [_codes(s[plan.s["regime"]], REGIMES), _codes(s[plan.s["trend_direction"]], TREND_DIRECTIONS)]
     for name in CONTEXT_NUMBERS:
         names.append(name)
-        arrays.append(_nullable(s[plan.s[name]]))
+        arrays.append(_nullable(s[plan.s[name]], look[plan.s[name]]))
     for side in ("support", "resistance"):
         names += [side, f"{side}_touches", f"{side}_dist_atr"]
         arrays += [_nullable(res.nearest[side]), pa.array(res.nearest[f"{side}_touches"].astype(np.int64)),
                    _nullable(res.nearest[f"{side}_dist_atr"])]
     names.append("signal_bias")
     arrays.append(pa.array(res.agg["bias"]))
+    fstart = plan.feature_lookback
     for name in FEATURE_NAMES:
         names.append(f"f_{name}")
-        arrays.append(_nullable(res.features[name]))
+        arrays.append(_nullable(res.features[name], fstart))
     names.append("confidence")
     arrays.append(pa.array(res.agg["confidence"]))
     return pa.Table.from_arrays(arrays, names=names)
@@ -210,7 +231,7 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
     close = res.series["close"][first:].tolist()
     atr = s[plan.s["atr"]][first:].tolist()
     ev = res.levels.event_of_bar[first:].tolist()
-    lv_price, lv_touch = res.levels.price, res.levels.touches
+    lv_price, lv_touch, lv_count = res.levels.price, res.levels.touches, res.levels.count
     feats = {k: res.features[k][first:].tolist() for k in FEATURE_NAMES}
     fstart = plan.feature_lookback
     out: list[EnrichedCandle] = []
@@ -219,8 +240,8 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
         e = ev[r]
         lv = level_cache.get(e)
         if lv is None:
-            mask = ~np.isnan(lv_price[e])
-            lv = (lv_price[e][mask].tolist(), lv_touch[e][mask].tolist())
+            k = int(lv_count[e])
+            lv = (lv_price[e, :k].tolist(), lv_touch[e, :k].tolist())
             level_cache[e] = lv
         support, resistance = split_levels(lv[0], lv[1], close[r], atr[r])
         ctx = fast_model(MarketContext, {

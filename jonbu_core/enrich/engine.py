@@ -87,6 +87,7 @@ class BatchResult:
     levels: swings.Levels
     nearest: dict[str, FArray]
     features: dict[str, FArray]
+    """Feature arrays; rows before ``plan.feature_lookback`` are not part of the vector."""
     anchor: str
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -147,7 +148,7 @@ def _aggregate_candles(cdl: list[np.ndarray[Any, Any]], n: int) -> tuple[FArray,
     bull = np.zeros(n)
     bear = np.zeros(n)
     for info, arr in zip(CANDLES, cdl, strict=True):
-        idx = np.flatnonzero(arr)
+        idx = np.flatnonzero(arr != 0)
         if len(idx) == 0:
             continue
         for value in np.unique(arr[idx]).tolist():
@@ -208,7 +209,8 @@ def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = 
 
 
 def _dist01(d: FArray) -> FArray:
-    out = np.minimum(1.0, np.maximum(0.0, (d - 0.0) / 10.0))
+    out = d / 10.0
+    np.clip(out, 0.0, 1.0, out=out)
     out[np.isnan(d)] = 1.0
     return out
 
@@ -221,10 +223,6 @@ def _features(plan: Plan, series: dict[str, np.ndarray[Any, Any]], n: int, cdl_b
     out["chart_bull"], out["chart_bear"] = chart_bull, chart_bear
     out["dist_support_atr"] = _dist01(nearest["support_dist_atr"])
     out["dist_resistance_atr"] = _dist01(nearest["resistance_dist_atr"])
-    out["signal_bias"] = np.minimum(1.0, np.maximum(0.0, (bias - -1.0) / 2.0))
-    start = min(plan.feature_lookback, n)
-    for name in out:
-        arr = np.array(out[name], dtype=np.float64)
-        arr[:start] = np.nan
-        out[name] = arr
+    sb = (bias - -1.0) / 2.0
+    out["signal_bias"] = np.clip(sb, 0.0, 1.0, out=sb)
     return out

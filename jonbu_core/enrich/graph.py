@@ -23,6 +23,8 @@ Base series (:func:`base_series`): ``open high low close volume`` and
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -216,28 +218,53 @@ def _lagged(x: np.ndarray[Any, Any], k: int) -> FArray:
     return out
 
 
-def evaluate(graph: Graph, series: dict[str, FArray]) -> dict[str, np.ndarray[Any, Any]]:
+#: Tables at least this long run their TA-Lib calls on a thread pool (TA-Lib releases
+#: the GIL); shorter ones (typical API requests) stay on the calling thread.
+PARALLEL_MIN_BARS = 50_000
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
+                                   thread_name_prefix="jonbu-talib")
+    return _POOL
+
+
+def _call(node: TaCall, args: list[np.ndarray[Any, Any]], n: int) -> tuple[np.ndarray[Any, Any], ...]:
+    res: Any
+    if n == 0 or all(np.isnan(a).all() for a in args if a.dtype.kind == "f"):
+        return tuple(np.full(n, np.nan) for _ in range(node.n_out))
+    try:
+        res = getattr(talib, node.func)(*args, *node.params)
+    except Exception as exc:  # TA-Lib refuses bad parameters
+        raise InvalidInputError(f"{node.name}: {exc}") from exc
+    return (res,) if node.n_out == 1 else tuple(res)
+
+
+def evaluate(graph: Graph, series: dict[str, FArray], parallel: bool | None = None
+             ) -> dict[str, np.ndarray[Any, Any]]:
     """Evaluate every node of ``graph`` on whole arrays (TA-Lib Function API).
 
-    ``series`` must hold the base series; the result holds them plus every node's outputs.
+    ``series`` must hold the base series; the result holds them plus every node's
+    outputs. With ``parallel`` (default: tables of :data:`PARALLEL_MIN_BARS` bars or
+    more on a multi-core machine) the TA-Lib calls on base series run on a thread pool.
     """
     out: dict[str, np.ndarray[Any, Any]] = dict(series)
     n = len(series["close"])
+    if parallel is None:
+        parallel = n >= PARALLEL_MIN_BARS and (os.cpu_count() or 1) > 1
+    pending: dict[str, Future[tuple[np.ndarray[Any, Any], ...]]] = {}
+    if parallel:
+        pool = _pool()
+        for node in graph.nodes:
+            if isinstance(node, TaCall) and all(s in series for s in node.inputs):
+                pending[node.name] = pool.submit(_call, node, [series[s] for s in node.inputs], n)
     for node in graph.nodes:
         if isinstance(node, TaCall):
-            args = [out[s] for s in node.inputs]
-            res: Any
-            if n == 0 or all(np.isnan(a).all() for a in args if a.dtype.kind == "f"):
-                res = tuple(np.full(n, np.nan) for _ in range(node.n_out))
-                if node.n_out == 1:
-                    res = res[0]
-            else:
-                try:
-                    res = getattr(talib, node.func)(*args, *node.params)
-                except Exception as exc:  # TA-Lib refuses bad parameters
-                    raise InvalidInputError(f"{node.name}: {exc}") from exc
-            if node.n_out == 1:
-                res = (res,)
+            fut = pending.pop(node.name, None)
+            res = fut.result() if fut is not None else _call(node, [out[s] for s in node.inputs], n)
             for name, arr in zip(node.outputs, res, strict=True):
                 out[name] = arr
         elif isinstance(node, Lag):

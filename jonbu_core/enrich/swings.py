@@ -140,10 +140,12 @@ class Levels:
     """Clustered levels per pivot-set change, and which one applies to each bar."""
 
     event_of_bar: IArray
-    """Row of ``price``/``touches`` that applies to each bar (-1: none)."""
+    """Row of ``price``/``touches``/``count`` that applies to each bar."""
     price: FArray
-    """(events × level_pivots) level prices, NaN padded."""
+    """(events × level_pivots) level prices, ascending, NaN padded at the end."""
     touches: IArray
+    count: IArray
+    """Number of levels of each row."""
 
 
 def merged_pivots(ph: IArray, pl: IArray, high: FArray, low: FArray) -> tuple[IArray, FArray]:
@@ -191,31 +193,31 @@ def levels(ph: IArray, pl: IArray, high: FArray, low: FArray, atr: FArray) -> Le
     end[:, :-1] &= new[:, 1:] | ~present[:, 1:]
     price = np.where(end, acc / cnt, np.nan)
     touches = np.where(end, cnt, 0)
-    return Levels(ev_of_bar.astype(np.int64), price, touches.astype(np.int64))
+    order = np.argsort(~end, axis=1, kind="stable")  # levels first, in ascending order
+    price = np.take_along_axis(price, order, axis=1)
+    touches = np.take_along_axis(touches, order, axis=1)
+    return Levels(ev_of_bar.astype(np.int64), price, touches.astype(np.int64), end.sum(axis=1).astype(np.int64))
 
 
 def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:
     """Nearest support/resistance per bar: price, touches and distance in ATRs (NaN: none)."""
-    lvl = lv.price[lv.event_of_bar]
-    tch = lv.touches[lv.event_of_bar]
-    c = close[:, None]
-    sup = np.where(c >= lvl, lvl, -np.inf)
-    res = np.where(c < lvl, lvl, np.inf)
-    si = sup.argmax(axis=1)
-    ri = res.argmin(axis=1)
-    rows = np.arange(len(close))
-    s_price = sup[rows, si]
-    r_price = res[rows, ri]
-    has_s = np.isfinite(s_price)
-    has_r = np.isfinite(r_price)
+    ev = lv.event_of_bar
+    m = lv.price.shape[1] if lv.price.ndim == 2 else 0
+    n = len(close)
+    below = (lv.price[ev] <= close[:, None]).sum(axis=1) if m else np.zeros(n, dtype=np.int64)
+    count = lv.count[ev] if m else np.zeros(n, dtype=np.int64)
     out: dict[str, FArray] = {}
-    for side, price, has, idx, sign in (("support", s_price, has_s, si, 1.0),
-                                        ("resistance", r_price, has_r, ri, -1.0)):
-        p = np.where(has, price, np.nan)
-        dist = np.zeros(len(close))
+    for side, has, idx, sign in (("support", below > 0, np.maximum(below - 1, 0), 1.0),
+                                 ("resistance", below < count, np.minimum(below, max(m - 1, 0)), -1.0)):
+        p = np.full(n, np.nan)
+        t = np.zeros(n, dtype=np.int64)
+        if m:
+            p = np.where(has, lv.price[ev, idx], np.nan)
+            t = np.where(has, lv.touches[ev, idx], 0)
+        dist = np.zeros(n)
         np.divide((close - p) * sign, atr, out=dist, where=has & (atr > 0))
         dist[~has] = np.nan
         out[side] = p
-        out[f"{side}_touches"] = np.where(has, tch[rows, idx], 0).astype(np.float64)
+        out[f"{side}_touches"] = t.astype(np.float64)
         out[f"{side}_dist_atr"] = dist
     return out

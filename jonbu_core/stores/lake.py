@@ -195,11 +195,20 @@ class LakeStore(StoreBase):
         wanted = columns or BAR_SCHEMA.names
         schema = pa.schema([BAR_SCHEMA.field(c) for c in wanted])
         sql = self._range_sql(symbol, timeframe, start_us, end_us, end_inclusive=end_inclusive)
-        paths = self._files("bars", sql)
-        if not paths:
-            return schema.empty_table()
         stored = [c for c in wanted if c not in PARTITION_BY]  # partition values live in the log
-        df = self._read_files(paths, stored, self._ts_filter(start_us, end_us, end_inclusive=end_inclusive))
+        where = self._ts_filter(start_us, end_us, end_inclusive=end_inclusive)
+        for attempt in range(3):
+            paths = self._files("bars", sql)
+            if not paths:
+                return schema.empty_table()
+            try:
+                df = self._read_files(paths, stored, where)
+                break
+            except (OSError, pl.exceptions.ComputeError) as exc:
+                # A file listed a moment ago was vacuumed after a compaction: list again.
+                if attempt == 2:
+                    raise StoreError(f"lake read failed: {exc}") from exc
+                logger.debug("lake read raced a vacuum (%s); retrying", exc)
         if df.height > 1 and not df.get_column("ts").is_sorted():
             df = df.sort("ts")
         if limit is not None and df.height > limit:

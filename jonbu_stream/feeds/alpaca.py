@@ -203,7 +203,7 @@ class AlpacaFeed:
                 raise
             except _Reconnect as exc:
                 self.last_error, wait = str(exc), exc.wait
-            except (OSError, TimeoutError, asyncio.TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
             except Exception as exc:  # websockets.ConnectionClosed, InvalidHandshake, protocol errors…
                 self.last_error = f"{type(exc).__name__}: {exc}"
@@ -286,7 +286,7 @@ class AlpacaFeed:
         while not self._stopped.is_set():
             try:
                 raw = await asyncio.wait_for(ws.recv(), check)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 silent = time.monotonic() - self.last_message
                 if silent >= self.watchdog and self._market_hours(time.time()):
                     raise _Reconnect(f"watchdog: no message for {silent:.1f}s during market hours") from None

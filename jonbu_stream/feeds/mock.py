@@ -153,7 +153,7 @@ class MockLiveFeed:
                     reread = time.monotonic() + 2.0
                 now = time.time_ns()
                 lam = self.speed * (now - last) / NS + credit
-                n = int(self.rng.poisson(lam)) if lam < 1000 else int(round(lam))
+                n = int(self.rng.poisson(lam)) if lam < 1000 else round(lam)
                 credit = 0.0 if lam < 1000 else lam - n
                 if n > 0 and self.symbols:
                     batch = self.generate(last, now, n, ids)

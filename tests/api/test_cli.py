@@ -99,6 +99,11 @@ def test_serve_health_metrics(server: tuple[str, Any], capsys: pytest.CaptureFix
     r = httpx.get(url + "/api/v1/symbols", headers={"X-API-Key": key}, timeout=5)
     assert r.status_code == 200 and r.json() == {"symbols": []}
     assert r.headers["x-request-id"]
+    from websockets.sync.client import connect
+
+    with connect(url.replace("http", "ws") + f"/ws?api_key={key}", proxy=None, open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "subscribe", "symbols": ["AAPL"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
     assert main(["health", "--url", url, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["status"] == "ok" and doc["components"]["auth"]["enabled"] is True
@@ -112,8 +117,23 @@ def test_serve_health_metrics(server: tuple[str, Any], capsys: pytest.CaptureFix
     access = [json.loads(line) for line in log.splitlines() if line.startswith("{") and '"jonbu_api.access"' in line]
     assert any(a["route"] == "/api/v1/symbols" and a["status"] == 200 and a.get("request_id") for a in access)
     assert key not in log
+    assert "api_key=***" in log  # uvicorn's "WebSocket /ws?api_key=…" line, redacted
 
 
 def test_health_command_without_server(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["health", "--url", f"http://127.0.0.1:{_free_port()}", "--timeout", "2"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_ws_urls_with_keys_are_redacted_in_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from jonbu_api.middleware import install_log_redaction
+
+    install_log_redaction()
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        logging.getLogger("uvicorn.error").info(
+            '%s - "WebSocket %s" [accepted]', "127.0.0.1:5000", "/ws?api_key=jk_SECRET123&x=1"
+        )
+    assert "jk_SECRET123" not in caplog.text
+    assert "api_key=***&x=1" in caplog.text

@@ -25,7 +25,7 @@ def _error(r: Any, status: int, code: str) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert body["error"]["code"] == code
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
+    return dict(body["error"])
 
 
 # ---------------------------------------------------------------------- health
@@ -179,7 +179,7 @@ def _parse(fmt: str, body: bytes) -> pa.Table:
 
     rows = orjson.loads(body)["candles"]
     cols = {c: [r[c] for r in rows] for c in CANDLE_COLUMNS}
-    cols["ts"] = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in cols["ts"]]  # type: ignore[misc]
+    cols["ts"] = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in cols["ts"]]
     return pa.table(cols).cast(pa.schema([(c, t) for c, t in zip(CANDLE_COLUMNS, (
         pa.timestamp("us", tz="UTC"), pa.float64(), pa.float64(), pa.float64(), pa.float64(), pa.float64(),
         pa.int64(), pa.float64()), strict=True)]))
@@ -357,3 +357,60 @@ def test_admin_keys_and_quarantine(client: TestClient, store: Any) -> None:
     assert store.write_bars(bad).quarantined == 1
     rows = client.get("/api/v1/admin/quarantine", params={"symbol": "AAPL"}).json()["rows"]
     assert rows[0]["reason"] == "high_below_low" and rows[0]["ts"] == "2024-01-02T15:00:00Z"
+
+
+# ------------------------------------------------------- enriched and narrative
+def test_enriched_candles(client: TestClient) -> None:
+    r = client.get("/api/v1/ohlcv/AAPL/enriched",
+                   params={"timeframe": "15m", "start": "2024-01-04", "end": "2024-01-05", "indicators": "rsi:14,sma:20"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["symbol"] == "AAPL" and doc["timeframe"] == "15m"
+    candles = doc["candles"]
+    assert len(candles) == 2 * 26
+    first = candles[0]
+    assert {"ohlcv", "indicators", "patterns", "context", "features", "confidence"} <= set(first)
+    assert first["ohlcv"]["ts"] == "2024-01-04T14:30:00Z"
+    assert {"rsi_14", "sma_20"} <= set(first["indicators"])
+    assert 0.0 <= first["confidence"] <= 1.0
+    # warm-up is loaded from before the range: values do not depend on where it starts
+    later = client.get("/api/v1/ohlcv/AAPL/enriched",
+                       params={"timeframe": "15m", "start": "2024-01-05", "end": "2024-01-05",
+                               "indicators": "rsi:14,sma:20"}).json()["candles"]
+    assert later[0]["ohlcv"] == candles[26]["ohlcv"]
+    assert later[0]["indicators"] == candles[26]["indicators"]
+    assert r.headers["cache-control"].startswith("private, max-age")
+
+
+def test_enriched_errors(client: TestClient) -> None:
+    _error(client.get("/api/v1/ohlcv/AAPL/enriched", params={"indicators": "nope:3"}), 422, "invalid_input")
+    _error(client.get("/api/v1/ohlcv/AAPL/enriched", params={"timeframe": "1m", "start": "2024-01-01",
+                                                             "end": "2024-03-01"}), 422, "invalid_input")
+    empty = client.get("/api/v1/ohlcv/ZZZZ/enriched", params={"start": "2024-01-02", "end": "2024-01-05"})
+    assert empty.status_code == 200 and empty.json()["candles"] == []
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_narrative(client: TestClient, fmt: str) -> None:
+    r = client.get("/api/v1/ohlcv/AAPL/narrative",
+                   params={"timeframe": "1h", "at": "2024-01-04T15:10:00Z", "format": fmt})
+    assert r.status_code == 200, r.text
+    assert r.headers["x-candle-ts"] == "2024-01-04T15:00:00Z"
+    assert r.headers["x-candle-exact"] == "true"
+    if fmt == "json":
+        doc = r.json()
+        assert doc["symbol"] == "AAPL" and doc["ts"] == "2024-01-04T15:00:00Z" and doc["exact"] is True
+        assert "AAPL" in doc["text"]
+    else:
+        assert r.headers["content-type"].startswith("text/plain" if fmt == "text" else "text/markdown")
+        assert "AAPL" in r.text
+
+
+def test_narrative_latest_and_missing(client: TestClient) -> None:
+    r = client.get("/api/v1/ohlcv/AAPL/narrative", params={"timeframe": "1d"})
+    assert r.status_code == 200 and r.headers["x-candle-ts"] == "2024-01-05T05:00:00Z"
+    after = client.get("/api/v1/ohlcv/AAPL/narrative", params={"timeframe": "1d", "at": "2024-01-08"})
+    assert after.headers["x-candle-exact"] == "false"
+    _error(client.get("/api/v1/ohlcv/AAPL/narrative", params={"at": "2023-06-01"}), 404, "not_found")
+    _error(client.get("/api/v1/ohlcv/MSFT/narrative"), 404, "not_found")
+    _error(client.get("/api/v1/ohlcv/AAPL/narrative", params={"format": "pdf"}), 422, "invalid_input")

@@ -245,3 +245,44 @@ async def test_hub_consumes_the_bus() -> None:
     assert sock.sent and sock.sent[0]["timeframe"] == "5m"
     assert hub.events == 1
     await hub.stop()
+
+
+def test_updates_and_stats_over_redis(settings: Any, store: Any, redis_url: str, redis_prefix: str) -> None:
+    """The API in its own process setup: its bus is Redis, the stream publishes elsewhere."""
+    from pathlib import Path
+
+    from jonbu_api.main import create_app
+    from jonbu_core.bus.redis import RedisBus
+    from jonbu_core.settings import load_settings
+
+    s = load_settings(data_dir=settings.data_dir, bus="redis", redis_url=redis_url, redis_prefix=redis_prefix)
+    app = create_app(s, store=store, auth_default=False, frontend_dist=Path("/nonexistent"))
+
+    async def publish(event: CandleEvent | None, stats: dict[str, Any] | None = None) -> None:
+        bus = RedisBus(redis_url, redis_prefix)
+        await bus.start()
+        try:
+            if event is not None:
+                await bus.publish(event)
+            if stats is not None:
+                await bus.publish_stats(stats)
+        finally:
+            await bus.close()
+
+    with TestClient(app) as c, c.websocket_connect("/ws/ohlcv/AAPL?timeframes=5m") as ws:
+        assert recv(ws)["type"] == "subscribed"
+        got = None
+        for i in range(50):  # until the hub's subscription is live
+            asyncio.run(publish(ev(tf="5m", final=True, close=2.0 + i / 100, minute=5 * i)))
+            try:
+                got = recv(ws, timeout=0.2)
+                break
+            except TimeoutError:
+                continue
+        assert got is not None and got["type"] == "candle" and got["final"] is True
+        latest = c.get("/api/v1/ohlcv/AAPL", params={"timeframe": "5m"}).json()
+        assert latest["source"] == "stream"
+        asyncio.run(publish(None, {"status": "ok", "running": True, "lag_s": 0.2}))
+        stats = c.get("/api/v1/stream/stats").json()
+        assert stats["source"] == "bus" and stats["bus"] == "redis" and stats["stream"]["lag_s"] == 0.2
+        assert c.get("/api/v1/health").json()["components"]["bus"]["backend"] == "redis"

@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import msgpack
@@ -456,31 +456,30 @@ class FakeAlpacaStream:
     async def _send_live(self, ws: ServerConnection, subs: dict[str, list[str]]) -> None:
         names = sorted(subs["trades"])
         rng = np.random.default_rng(7)
-        px = {s: float(self.market.params(s).s0) for s in names}
+        px = np.array([float(self.market.params(s).s0) for s in names])
         credit = 0.0
         last = time.monotonic()
         tid = 0
+        packer = msgpack.Packer()
         while True:
             await asyncio.sleep(self.tick)
             now = time.monotonic()
             credit += (now - last) * self.rate
             last = now
-            n = int(credit)
+            n = min(int(credit), int(self.rate))
             credit -= n
             if n == 0 or not names:
                 continue
-            stamp = time.time_ns()
-            which = rng.integers(0, len(names), n)
-            moves = rng.standard_normal(n) * 1e-4
-            msgs = []
-            for k in range(n):
-                s = names[int(which[k])]
-                px[s] = round(px[s] * (1.0 + float(moves[k])), 4)
-                tid += 1
-                msgs.append({"T": "t", "S": s, "i": tid, "x": "V", "p": px[s], "s": 100, "t": _ts(stamp),
-                             "c": ["@"], "z": "C"})
+            which = rng.integers(0, len(names), n).tolist()
+            px *= np.exp(rng.standard_normal(len(names)) * 1e-4)
+            prices = np.round(px, 2).tolist()
             for k in range(0, n, self.frame_size):
-                await ws.send(msgpack.packb(msgs[k : k + self.frame_size]))
+                m = min(self.frame_size, n - k)
+                stamp = _ts(time.time_ns())
+                frame = [{"T": "t", "S": names[w], "i": tid + j, "x": "V", "p": prices[w], "s": 100, "t": stamp,
+                          "c": ["@"], "z": "C"} for j, w in enumerate(which[k:k + m])]
+                tid += m
+                await ws.send(packer.pack(frame))
             self.stats.trades_sent += n
 
 
@@ -504,18 +503,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live", action="store_true", help="generate wall-clock trades at --rate/s instead")
     ap.add_argument("--rate", type=float, default=10_000.0, help="trades per second with --live")
     ap.add_argument("--frame-size", type=int, default=1000, help="messages per frame")
+    ap.add_argument("--tick", type=float, default=0.01, help="seconds between sends")
     args = ap.parse_args(argv)
     server = FakeAlpacaStream(day=date.fromisoformat(args.day), speed=args.speed, host=args.host, port=args.port,
                               send_bars=args.bars, live=args.live, rate=args.rate, frame_size=args.frame_size,
-                              max_connections=1_000)
+                              max_connections=1_000, tick=args.tick)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     server.start()
     print(f"fake Alpaca stream on {server.url}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     server.stop()
     return 0
 

@@ -7,6 +7,7 @@ simulated trade by trade in plain Python). Batches are cut at random points.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import numpy as np
@@ -108,7 +109,7 @@ def run_aggregator(t: dict[str, np.ndarray], cuts: list[int]) -> tuple[pl.DataFr
     agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, syms)
     out: list[BarSnapshot] = []
     bounds = sorted({0, len(t["ts"]), *[c for c in cuts if 0 < c < len(t["ts"])]})
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         agg.process(TradeBatch(t["sym"][a:b], t["ts"][a:b], t["price"][a:b], t["size"][a:b], t["id"][a:b]))
         out.append(agg.drain_final())
     agg.close_all()

@@ -18,7 +18,13 @@ from jonbu_stream.daemon import StreamDaemon
 from jonbu_stream.feeds.alpaca import AlpacaFeed
 from tests.fakes.alpaca_rest import FakeAlpacaServer
 from tests.fakes.alpaca_stream import DEFAULT_KEY, DEFAULT_SECRET, FakeAlpacaStream
-from tests.stream.conftest import DAY, START, SYMBOLS, alpaca_settings, assert_stored_equals_reference
+from tests.stream.conftest import (
+    DAY,
+    START,
+    SYMBOLS,
+    alpaca_settings,
+    assert_stored_equals_reference,
+)
 
 MINUTES = 8
 END = START + timedelta(minutes=MINUTES)
@@ -27,11 +33,11 @@ LATENESS = 2.0
 
 
 async def run_until_done(daemon: StreamDaemon, ws: FakeAlpacaStream, timeout: float = 60.0,
-                         until: datetime | None = None) -> None:
+                         until: datetime | None = None, lateness: float = LATENESS) -> None:
     """Run the daemon until its event clock is past ``until`` (END) and every gap was recovered."""
     task = asyncio.create_task(daemon.run())
     t0 = time.monotonic()
-    done_at = int((until or END).timestamp() * 1e9) + int((LATENESS + 1.5) * 1e9)
+    done_at = int((until or END).timestamp() * 1e9) + int((lateness + 1.5) * 1e9)
     try:
         while time.monotonic() - t0 < timeout:
             await asyncio.sleep(0.2)
@@ -51,8 +57,9 @@ async def run_until_done(daemon: StreamDaemon, ws: FakeAlpacaStream, timeout: fl
         await task
 
 
-def make(tmp_path: Path, rest: FakeAlpacaServer, ws: FakeAlpacaStream, **extra: Any) -> tuple[StreamDaemon, Any]:
-    s = alpaca_settings(tmp_path / "data", rest.url, ws.url, allowed_lateness_seconds=LATENESS, **extra)
+def make(tmp_path: Path, rest: FakeAlpacaServer, ws: FakeAlpacaStream, lateness: float = LATENESS,
+         **extra: Any) -> tuple[StreamDaemon, Any]:
+    s = alpaca_settings(tmp_path / "data", rest.url, ws.url, allowed_lateness_seconds=lateness, **extra)
     store = open_store(s)
     daemon = StreamDaemon(s, store, MemoryBus(), timer_delay=0.2, backfill_settle=0.5, flush_interval=0.3)
     return daemon, store
@@ -87,9 +94,9 @@ async def test_silent_feed_is_detected_by_the_watchdog(tmp_path: Path, rest: Fak
 async def test_out_of_order_and_late_trades_within_lateness(tmp_path: Path, rest: FakeAlpacaServer) -> None:
     with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
         ws.faults.swap_pairs = True
-        ws.faults.late_every, ws.faults.late_by = 25, 1.0  # 1 s late: within the 2 s lateness
-        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=60)
-        await run_until_done(daemon, ws)
+        ws.faults.late_every, ws.faults.late_by = 10, 4.0  # 4 s late: within the 5 s lateness
+        daemon, store = make(tmp_path, rest, ws, lateness=5.0, stream_watchdog_seconds=60)
+        await run_until_done(daemon, ws, lateness=5.0)
         st = daemon.status()
         assert st["trades"]["late"] == 0 and st["revisions"] > 0
         sources = assert_stored_equals_reference(store, START, END)

@@ -62,7 +62,7 @@ export type Query = Record<string, string | number | boolean | undefined | null>
  * against the configured base URL, adds the API key, records the latency, and turns a
  * non-2xx answer into an ApiError.
  */
-export async function apiFetch(input: Request): Promise<Response> {
+export async function apiFetch(input: Request, quiet: readonly number[] = []): Promise<Response> {
   const original = new URL(input.url, window.location.origin);
   const path = original.pathname;
   const target = apiUrl(path) + original.search;
@@ -86,7 +86,9 @@ export async function apiFetch(input: Request): Promise<Response> {
   useTelemetry.getState().request({ ts: Date.now(), route, ms: performance.now() - t0, status: res.status });
   if (!res.ok && res.status !== 304) {
     const err = await readError(res);
-    useTelemetry.getState().log(res.status >= 500 ? 'error' : 'warning', 'api', `${method} ${route} → ${res.status} ${err.code}: ${err.message}`);
+    if (!quiet.includes(res.status)) {
+      useTelemetry.getState().log(res.status >= 500 ? 'error' : 'warning', 'api', `${method} ${route} → ${res.status} ${err.code}: ${err.message}`);
+    }
     throw err;
   }
   return res;
@@ -95,7 +97,7 @@ export async function apiFetch(input: Request): Promise<Response> {
 /** Fetch an API path (for answers that are not JSON: text, NDJSON streams, files). */
 export async function request(
   path: string,
-  init: { method?: string; query?: Query; body?: unknown; signal?: AbortSignal; accept?: string } = {},
+  init: { method?: string; query?: Query; body?: unknown; signal?: AbortSignal; accept?: string; quiet?: number[] } = {},
 ): Promise<Response> {
   const url = new URL(path, window.location.origin);
   for (const [k, v] of Object.entries(init.query ?? {})) {
@@ -110,6 +112,7 @@ export async function request(
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
       signal: init.signal,
     }),
+    init.quiet,
   );
 }
 

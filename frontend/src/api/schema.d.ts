@@ -175,9 +175,11 @@ export interface paths {
         };
         /**
          * Narrative of one candle
-         * @description The narrative (text, Markdown or JSON) of the candle that contains ``at``.
-         *
-         *     Without ``at``, the latest stored candle. 404 when there is no such candle.
+         * @description The narrative (text, Markdown or JSON) of the candle whose interval contains ``at``
+         *     (a date means the start of that exchange day), or of the last candle before it;
+         *     without ``at``, of the latest stored candle. The change is measured from the previous
+         *     close. ``X-Candle-Ts`` names the candle; ``X-Candle-Exact: false`` says it is the last
+         *     one before ``at``. 404 when no candle is stored at or before ``at``.
          */
         get: operations["get_narrative"];
         put?: never;
@@ -409,29 +411,33 @@ export interface components {
             command: string;
         };
         /**
-         * EnrichedCandleOut
-         * @description One enriched candle.
+         * EnrichedCandle
+         * @description One candle with its indicators, patterns, market context, features and confidence.
          */
-        EnrichedCandleOut: {
+        EnrichedCandle: {
             ohlcv: components["schemas"]["Candle"];
             /** Indicators */
             indicators: {
                 [key: string]: number | null;
             };
             /** Patterns */
-            patterns: unknown[];
-            /** Context */
-            context: {
+            patterns?: components["schemas"]["Pattern"][];
+            context?: components["schemas"]["MarketContext"];
+            /** Features */
+            features?: {
+                [key: string]: number;
+            };
+            /**
+             * Confidence
+             * @default 0
+             */
+            confidence: number;
+            /** Processed At */
+            processed_at: string;
+            /** Metadata */
+            metadata?: {
                 [key: string]: unknown;
             };
-            /** Features */
-            features: {
-                [key: string]: number | null;
-            };
-            /** Confidence */
-            confidence: number;
-        } & {
-            [key: string]: unknown;
         };
         /**
          * EnrichedOut
@@ -443,7 +449,7 @@ export interface components {
             /** Timeframe */
             timeframe: string;
             /** Candles */
-            candles: components["schemas"]["EnrichedCandleOut"][];
+            candles: components["schemas"]["EnrichedCandle"][];
         };
         /**
          * ErrorBody
@@ -603,20 +609,99 @@ export interface components {
             source: "stream" | "store";
         };
         /**
+         * Level
+         * @description A support or resistance level: a cluster of swing pivots.
+         */
+        Level: {
+            /** Price */
+            price: number;
+            /** Touches */
+            touches: number;
+            /** Distance Atr */
+            distance_atr: number;
+        };
+        /**
+         * MarketContext
+         * @description Regime, trend, volatility, volume and levels around a candle.
+         *
+         *     Every number is ``None`` inside its warm-up (``regime``/``trend_direction``
+         *     are ``"unknown"`` then).
+         */
+        MarketContext: {
+            /**
+             * Regime
+             * @default unknown
+             * @enum {string}
+             */
+            regime: "trending_up" | "trending_down" | "ranging" | "volatile" | "unknown";
+            /**
+             * Trend Direction
+             * @default unknown
+             * @enum {string}
+             */
+            trend_direction: "up" | "down" | "flat" | "unknown";
+            /** Trend Strength */
+            trend_strength?: number | null;
+            /** Trend Slope Pct */
+            trend_slope_pct?: number | null;
+            /** Trend R2 */
+            trend_r2?: number | null;
+            /** Volatility Percentile */
+            volatility_percentile?: number | null;
+            /** Relative Volume */
+            relative_volume?: number | null;
+            /** Support */
+            support?: components["schemas"]["Level"][];
+            /** Resistance */
+            resistance?: components["schemas"]["Level"][];
+            /** Signal Bias */
+            signal_bias?: number | null;
+        };
+        /**
          * NarrativeOut
-         * @description A narrative as JSON (``format=json``).
+         * @description A narrative as JSON (``format=json``): every fact of the candle plus the texts.
          */
         NarrativeOut: {
             /** Symbol */
             symbol: string;
             /** Timeframe */
             timeframe: string;
-            /** Ts */
+            /**
+             * Ts
+             * @description Open time of the narrated candle.
+             */
             ts: string;
+            /**
+             * Exact
+             * @description False when no candle contains `at` and the last one before it is narrated.
+             */
+            exact: boolean;
             /** Text */
-            text?: string | null;
+            text: string;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * Pattern
+         * @description A candlestick or chart pattern detected on a candle.
+         */
+        Pattern: {
+            /** Name */
+            name: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "candlestick" | "chart";
+            /**
+             * Direction
+             * @enum {string}
+             */
+            direction: "bullish" | "bearish" | "neutral";
+            /** Strength */
+            strength: number;
+            /** Description */
+            description: string;
         };
         /**
          * QuarantineOut
@@ -1065,6 +1150,12 @@ export interface operations {
             /** @description Bars, ascending by ts, in the requested format. */
             200: {
                 headers: {
+                    /** @description Cursor of the next page (when there is one). */
+                    "X-Next-Cursor"?: string;
+                    /** @description Content hash (closed ranges). */
+                    ETag?: string;
+                    /** @description `max-age` for closed ranges, else `no-cache`. */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1128,7 +1219,7 @@ export interface operations {
                 start?: string | null;
                 /** @description ISO 8601 date (`2024-01-02`, a whole exchange day) or datetime (`2024-01-02T14:30:00Z`; naive means UTC). */
                 end?: string | null;
-                /** @description Indicators to compute, e.g. `sma_20,rsi_14,macd_12_26_9` (default: the standard set). */
+                /** @description Indicators to compute, e.g. `rsi:14,ema:50,macd` (default: the standard set). */
                 indicators?: string | null;
             };
             header?: never;
@@ -1209,6 +1300,10 @@ export interface operations {
             /** @description The narrative: JSON for `format=json`, else text or Markdown. */
             200: {
                 headers: {
+                    /** @description Open time of the narrated candle. */
+                    "X-Candle-Ts"?: string;
+                    /** @description `false` when it is the last candle before `at`. */
+                    "X-Candle-Exact"?: "true" | "false";
                     [name: string]: unknown;
                 };
                 content: {

@@ -18,6 +18,8 @@ export interface CandleChartProps {
   className?: string;
   /** Accessible description of the chart. */
   label?: string;
+  /** Identifies the data shown (`symbol|timeframe`), exposed as `data-key` for tests. */
+  dataKey?: string;
   /** Pattern names per bar time, listed in the legend. */
   patterns?: Map<number, { name: string; direction: string }[]>;
 }
@@ -123,7 +125,7 @@ function Legend({
   );
 }
 
-export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [], focusTime = null, className = 'h-[420px] sm:h-[540px] xl:h-[600px]', label, patterns }: CandleChartProps) {
+export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [], focusTime = null, className = 'h-[420px] sm:h-[540px] xl:h-[600px]', label, patterns, dataKey }: CandleChartProps) {
   const containerRef = useRef<HTMLDivElement>(null);
   const wrapperRef = useRef<HTMLDivElement>(null);
   const ctrlRef = useRef<ChartController | null>(null);
@@ -160,12 +162,13 @@ export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [],
     const last = bars[bars.length - 1];
     const w = wrapperRef.current;
     if (w) {
+      w.dataset.key = dataKey ?? `${symbol}|${timeframe}`;
       w.dataset.bars = String(bars.length);
       w.dataset.lastTime = last ? String(last.time) : '';
       w.dataset.lastClose = last ? String(last.close) : '';
       w.dataset.lastVolume = last ? String(last.volume) : '';
     }
-  }, [bars]);
+  }, [bars, dataKey, symbol, timeframe]);
 
   useEffect(() => ctrlRef.current?.setLines(lines), [lines]);
   useEffect(() => ctrlRef.current?.setMarkers(markers), [markers]);

@@ -20,6 +20,8 @@ export const LOOKBACK_DAYS: Record<string, number> = {
 
 export interface LiveCandles {
   bars: Bar[];
+  /** `symbol|timeframe` of the bars held (lags the arguments until a load finishes). */
+  key: string;
   status: 'loading' | 'ready' | 'error';
   error: unknown;
   truncated: boolean;
@@ -40,6 +42,7 @@ export interface LiveCandlesOptions {
 export function useLiveCandles(symbol: string, timeframe: string, opts: LiveCandlesOptions = {}): LiveCandles {
   const { start, end, live: follow = true, maxBars = 2500 } = opts;
   const [bars, setBars] = useState<Bar[]>([]);
+  const [key, setKey] = useState('');
   const [status, setStatus] = useState<LiveCandles['status']>('loading');
   const [error, setError] = useState<unknown>(null);
   const [truncated, setTruncated] = useState(false);
@@ -59,6 +62,7 @@ export function useLiveCandles(symbol: string, timeframe: string, opts: LiveCand
     let frame: number | null = null;
     let closed = 0;
     setBars([]);
+    setKey('');
     setStatus('loading');
     setError(null);
     setTruncated(false);
@@ -115,6 +119,7 @@ export function useLiveCandles(symbol: string, timeframe: string, opts: LiveCand
       loaded = true;
       const history = res.candles.map((c) => toBar(c, true, 0));
       setBars(mergeHistory(history, held));
+      setKey(`${symbol}|${timeframe}`);
       held = [];
       setTruncated(res.truncated);
       setStatus('ready');
@@ -132,5 +137,5 @@ export function useLiveCandles(symbol: string, timeframe: string, opts: LiveCand
     };
   }, [symbol, timeframe, start, end, follow, token]);
 
-  return { bars, status, error, truncated, closedCount, liveUpdates, reload };
+  return { bars, key, status, error, truncated, closedCount, liveUpdates, reload };
 }

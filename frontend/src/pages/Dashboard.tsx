@@ -229,7 +229,7 @@ export default function Dashboard() {
               </EmptyState>
             ) : (
               <>
-                <CandleChart bars={candles.bars} timeframe={timeframe} symbol={symbol} lines={lines} markers={markers} focusTime={atEpoch} patterns={patternMap} />
+                <CandleChart bars={candles.bars} timeframe={timeframe} symbol={symbol} lines={lines} markers={markers} focusTime={atEpoch} patterns={patternMap} dataKey={candles.key} />
                 {candles.status === 'loading' && (
                   <div className="absolute inset-0 flex items-center justify-center bg-white/60 dark:bg-slate-900/60">
                     <Spinner label={`Loading ${symbol || 'chart'}`} />

@@ -262,7 +262,7 @@ function LogViewer() {
   const clientLogs = useTelemetry((s) => s.logs);
   const server = useQuery({
     queryKey: ['server-logs'],
-    queryFn: ({ signal }) => requestJson<{ records?: ServerLog[]; logs?: ServerLog[] }>('/api/v1/logs', { query: { limit: 300 }, signal }),
+    queryFn: ({ signal }) => requestJson<{ records?: ServerLog[]; logs?: ServerLog[] }>('/api/v1/logs', { query: { limit: 300 }, signal, quiet: [404] }),
     // Poll while the server offers a log feed; stop after an error (e.g. 404: no such route).
     refetchInterval: (query) => (query.state.status === 'error' ? false : 5000),
     retry: false,

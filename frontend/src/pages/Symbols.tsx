@@ -147,7 +147,7 @@ function AddSymbols() {
   const m = useMutation({
     mutationFn: (symbols: string[]) => api.addSymbols(symbols),
     onSuccess: (_d, symbols) => {
-      setDone(`Added ${symbols.join(', ')}. History is backfilled in the background.`);
+      setDone(`Now tracking ${symbols.join(', ')}: the stream picks them up; history comes from a backfill (the Dagster sensor, or fetch in the Console).`);
       setText('');
       setTouched(false);
       qc.invalidateQueries({ queryKey: ['symbols'] });
@@ -205,7 +205,7 @@ export default function Symbols() {
   const activeCount = list.filter((s) => s.active !== false).length;
   return (
     <div className="space-y-4">
-      <PageHeader title="Symbols" description="The registry of tracked symbols. Newly added symbols are streamed and backfilled." />
+      <PageHeader title="Symbols" description="The registry of tracked symbols: the stream follows it, and backfills fill in history." />
       <Card title="Add">
         <AddSymbols />
       </Card>

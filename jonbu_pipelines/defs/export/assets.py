@@ -7,8 +7,6 @@ them into the LanceDB table keyed by (symbol, timeframe, ts), so re-materializin
 partition replaces its rows. The thin bodies call :mod:`jonbu_core.rag`.
 """
 
-from __future__ import annotations
-
 import time
 from typing import Any
 

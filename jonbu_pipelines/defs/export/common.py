@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+from pydantic import Field
 
 from jonbu_core.calendar import session_label, sessions
 from jonbu_pipelines.partitions import contiguous_runs, days_by_symbol
@@ -15,20 +16,20 @@ from jonbu_pipelines.partitions import contiguous_runs, days_by_symbol
 MAX_PARTITIONS_PER_RUN = 20
 
 
-class NarrativeConfig(dg.Config):  # type: ignore[misc]
+class NarrativeConfig(dg.Config):
     """Which candles of a (session, symbol) partition get narratives and embeddings."""
 
-    timeframes: list[str] = ["15m", "1d"]
+    timeframes: list[str] = Field(default_factory=lambda: ["15m", "1d"])
     """Timeframes narrated for each session (rolled up from the raw 1m bars on read)."""
     indicators: str | None = None
     """Indicator spec of the enrichment (``None``: the default set)."""
 
 
-class TrainingConfig(dg.Config):  # type: ignore[misc]
+class TrainingConfig(dg.Config):
     """The training set's timeframe and target horizons."""
 
     timeframe: str = "15m"
-    horizons: list[int] = [1, 4, 16]
+    horizons: list[int] = Field(default_factory=lambda: [1, 4, 16])
     """Target horizons in bars (future return from each close)."""
     indicators: str | None = None
 

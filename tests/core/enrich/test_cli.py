@@ -58,7 +58,7 @@ def test_json_prints_the_api_shape(stored: None, capsys: pytest.CaptureFixture[s
 def test_table_and_errors(stored: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["enrich", "CLI", "--start", "2024-12-20", "--indicators", "rsi,adx"]) == 0
     text = capsys.readouterr().out
-    assert "rsi_14" in text and "regime" in text
+    assert "CLI 1d enriched" in text and text.count("\n") >= 7 + 4
     assert main(["enrich", "CLI", "--start", "2024-12-20", "--indicators", "nope"]) == 1
     err = capsys.readouterr().err
     assert "unknown indicator 'nope'" in err and "valid indicators" in err

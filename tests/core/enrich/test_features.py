@@ -29,7 +29,7 @@ def test_features_are_in_unit_interval_and_complete_after_warmup() -> None:
     # every feature moves (none is stuck at a constant)
     assert all(np.ptp(f[start:, k]) > 0 for k in range(len(FEATURE_NAMES)))
     assert {rule for _, rule in FEATURES} == {"fixed", "minmax"}
-    assert 0 <= out.column("confidence").to_numpy().min() and out.column("confidence").to_numpy().max() <= 1
+    assert out.column("confidence").to_numpy().min() >= 0 and out.column("confidence").to_numpy().max() <= 1
 
 
 def test_candles_carry_the_feature_vector_only_after_warmup() -> None:
@@ -47,3 +47,18 @@ def test_no_look_ahead_appending_future_candles_changes_nothing() -> None:
     for cut in (900, 2100):
         part = enrich_table(bars.slice(0, cut))
         assert part.equals(full.slice(0, cut)), cut
+
+
+def test_parallel_and_serial_graph_evaluation_are_identical() -> None:
+    from jonbu_core.enrich.graph import base_series, evaluate
+
+    bars = gbm(3000, seed=34)
+    cols = {k: bars.column(k).to_numpy() for k in ("open", "high", "low", "close", "volume")}
+    base = base_series(cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"],
+                       np.full(3000, np.nan))
+    graph = cached_plan(tuple(parse_indicator_spec(None))).graph
+    a = evaluate(graph, base, parallel=False)
+    b = evaluate(graph, base, parallel=True)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)

@@ -70,7 +70,7 @@ def test_candle_pattern_objects_follow_talib_sign_and_the_documented_overrides()
 
 
 def test_doji() -> None:
-    got = names_at(flat_noise(30) + [(100.0, 100.6, 99.4, 100.0, 1000.0)])
+    got = names_at([*flat_noise(30), (100.0, 100.6, 99.4, 100.0, 1000.0)])
     assert got["doji"] == "neutral"
 
 
@@ -86,26 +86,26 @@ def test_hammer_after_a_decline() -> None:
 
 def test_bullish_and_bearish_engulfing() -> None:
     base = flat_noise(30)
-    assert names_at(base + [(100.3, 100.4, 99.7, 99.8, 1000.0), (99.7, 100.6, 99.6, 100.5, 1000.0)])[
+    assert names_at([*base, (100.3, 100.4, 99.7, 99.8, 1000.0), (99.7, 100.6, 99.6, 100.5, 1000.0)])[
         "engulfing"] == "bullish"
-    assert names_at(base + [(99.8, 100.4, 99.7, 100.3, 1000.0), (100.4, 100.5, 99.5, 99.6, 1000.0)])[
+    assert names_at([*base, (99.8, 100.4, 99.7, 100.3, 1000.0), (100.4, 100.5, 99.5, 99.6, 1000.0)])[
         "engulfing"] == "bearish"
 
 
 def test_range_breakout_needs_volume_confirmation() -> None:
     base = flat_noise(40)
-    assert names_at(base + [(100.0, 102.3, 99.9, 102.2, 3000.0)], kind="chart")["range_breakout"] == "bullish"
-    assert "range_breakout" not in names_at(base + [(100.0, 102.3, 99.9, 102.2, 1000.0)], kind="chart")
-    assert names_at(base + [(100.0, 100.1, 97.7, 97.8, 3000.0)], kind="chart")["range_breakdown"] == "bearish"
+    assert names_at([*base, (100.0, 102.3, 99.9, 102.2, 3000.0)], kind="chart")["range_breakout"] == "bullish"
+    assert "range_breakout" not in names_at([*base, (100.0, 102.3, 99.9, 102.2, 1000.0)], kind="chart")
+    assert names_at([*base, (100.0, 100.1, 97.7, 97.8, 3000.0)], kind="chart")["range_breakdown"] == "bearish"
     # reported once, on the bar that crosses, not on every later bar above the range
-    rows = base + [(100.0, 102.3, 99.9, 102.2, 3000.0), (102.2, 103.0, 102.1, 102.9, 3000.0)]
+    rows = [*base, (100.0, 102.3, 99.9, 102.2, 3000.0), (102.2, 103.0, 102.1, 102.9, 3000.0)]
     assert "range_breakout" not in names_at(rows, kind="chart")
 
 
 def test_gaps() -> None:
     base = flat_noise(30)
-    assert names_at(base + [(103.0, 103.5, 102.8, 103.3, 1000.0)], kind="chart")["gap_up"] == "bullish"
-    assert names_at(base + [(97.0, 97.3, 96.5, 96.8, 1000.0)], kind="chart")["gap_down"] == "bearish"
+    assert names_at([*base, (103.0, 103.5, 102.8, 103.3, 1000.0)], kind="chart")["gap_up"] == "bullish"
+    assert names_at([*base, (97.0, 97.3, 96.5, 96.8, 1000.0)], kind="chart")["gap_down"] == "bearish"
 
 
 def test_double_top_completes_on_the_neckline_break() -> None:

@@ -10,11 +10,7 @@ from jonbu_core.enrich import CATALOG, parse_indicator_spec
 from jonbu_core.enrich.registry import unstable_bars
 from jonbu_core.errors import InvalidInputError
 
-CONTRACT_KEYS = (
-    "sma_20 ema_20 rsi_14 atr_14 adx_14 macd_12_26_9 macd_signal_12_26_9 macd_hist_12_26_9 "
-    "bb_upper_20_2 bb_middle_20_2 bb_lower_20_2 stoch_k_14_3_3 stoch_d_14_3_3 willr_14 cci_20 "
-    "mfi_14 roc_10 obv vwap"
-).split()
+CONTRACT_KEYS = ["sma_20", "ema_20", "rsi_14", "atr_14", "adx_14", "macd_12_26_9", "macd_signal_12_26_9", "macd_hist_12_26_9", "bb_upper_20_2", "bb_middle_20_2", "bb_lower_20_2", "stoch_k_14_3_3", "stoch_d_14_3_3", "willr_14", "cci_20", "mfi_14", "roc_10", "obv", "vwap"]
 
 
 def _keys(spec: str | None) -> list[str]:

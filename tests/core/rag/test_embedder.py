@@ -44,7 +44,7 @@ def test_loads_offline_and_makes_384d_unit_vectors(embedder: SentenceTransformer
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     assert embedder.dimension == 384
     assert embedder.model_name == "all-MiniLM-L6-v2"
-    assert embedder.device == "cpu"
+    assert embedder.device in ("cpu", "cuda")
     vecs = embedder.embed([HAMMER_A, UNRELATED, ""])
     assert vecs.shape == (3, 384)
     assert vecs.dtype == np.float32
@@ -106,17 +106,17 @@ def test_get_embedder_caches_per_settings(
 ) -> None:
     import jonbu_core.rag.embedder as mod
 
+    # the session model came from get_embedder with the default settings: asked again, same object
+    assert get_embedder(load_settings()) is embedder
+    saved = dict(mod._CACHE)
     clear_embedder_cache()
-    settings = load_settings(embedding_device="cpu", embedding_batch_size=32)
-    # seed the cache with the session model so the test stays fast
-    mod._CACHE[(None, "cpu", 32)] = embedder
-    assert get_embedder(settings) is embedder
-    assert get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=32)) is embedder
-    calls: list[tuple[object, ...]] = []
-    monkeypatch.setattr(
-        mod, "SentenceTransformerEmbedder", lambda *a: calls.append(a) or embedder
-    )
-    get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=16))
-    get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=16))
-    assert calls == [(None, "cpu", 16)]
-    clear_embedder_cache()
+    try:
+        calls: list[tuple[object, ...]] = []
+        monkeypatch.setattr(mod, "SentenceTransformerEmbedder", lambda *a: calls.append(a) or embedder)
+        get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=16))
+        get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=16))
+        get_embedder(load_settings(embedding_device="cpu", embedding_batch_size=8))
+        assert calls == [(None, "cpu", 16), (None, "cpu", 8)]
+    finally:
+        mod._CACHE.clear()
+        mod._CACHE.update(saved)

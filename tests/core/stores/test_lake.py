@@ -99,3 +99,61 @@ def test_many_small_writes_compact_their_partition(tmp_path: Path) -> None:
     )
     assert len(files) <= store.compact_after + 1
     assert store.read_bars("AAPL", "1m").table.equals(bars.slice(0, 30))
+
+
+def test_one_store_shared_by_threads(tmp_path: Path) -> None:
+    """The API calls one store from a thread pool: writes and reads must not trip each other."""
+    import threading
+
+    from jonbu_core import calendar as cal
+
+    store = LakeStore(tmp_path / "lake")
+    days = cal.sessions(date(2024, 3, 4), date(2024, 3, 8))
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write(symbol: str) -> None:
+        try:
+            for d in days:
+                store.write_bars(session_bars(symbol, d))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                for symbol in ("A", "B"):
+                    assert store.read_bars(symbol, "1m").table.num_rows % 390 == 0
+                    store.latest_bar(symbol, "5m")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write, args=(s,)) for s in ("A", "B")]
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in writers + readers:
+        t.start()
+    for t in writers:
+        t.join(60)
+    done.set()
+    for t in readers:
+        t.join(60)
+    assert errors == []
+    assert [store.read_bars(s, "1m").table.num_rows for s in ("A", "B")] == [390 * len(days)] * 2
+
+
+def test_a_read_that_races_a_vacuum_lists_the_files_again(tmp_path: Path) -> None:
+    store = LakeStore(tmp_path / "lake")
+    bars = session_bars("AAPL", D1, n=10)
+    store.write_bars(bars)
+    original = store._read_files
+    calls: list[int] = []
+
+    def flaky(paths: list[str], columns: list[str], where: object = None) -> object:
+        calls.append(len(paths))
+        if len(calls) == 1:
+            raise FileNotFoundError(paths[0])
+        return original(paths, columns, where)  # type: ignore[arg-type]
+
+    store._read_files = flaky  # type: ignore[method-assign,assignment]
+    assert store.read_bars("AAPL", "1m").table.equals(bars)
+    assert len(calls) == 2

@@ -1,0 +1,91 @@
+"""The daemon with the mock and replay feeds: bus events, status, graceful shutdown, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+from jonbu_core.bus.memory import MemoryBus
+from jonbu_core.providers.mock import MockMarket
+from jonbu_core.settings import load_settings
+from jonbu_core.stores.factory import open_store
+from jonbu_stream.daemon import StreamDaemon
+from jonbu_stream.feeds import open_feed
+from jonbu_stream.feeds.mock import MockLiveFeed
+
+
+async def test_mock_feed_streams_partials_and_reports_status(data_dir) -> None:  # type: ignore[no-untyped-def]
+    s = load_settings(data_dir=data_dir)
+    store = open_store(s)
+    bus = MemoryBus()
+    await bus.start()
+    feed = MockLiveFeed(s, ["AAPL", "MSFT"], speed=2000, start_prices={"AAPL": 100.0})
+    daemon = StreamDaemon(s, store, bus, feed, symbols=["AAPL", "MSFT"], stats_interval=0.2)
+    got = []
+
+    async def listen() -> None:
+        async for ev in bus.subscribe():
+            got.append(ev)
+
+    lt = asyncio.create_task(listen())
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(1.5)
+    st = daemon.status()
+    assert st["status"] == "ok" and st["feed"]["connected"] and st["trades"]["accepted"] > 1000
+    assert set(st["last_trade"]) == {"AAPL", "MSFT"} and st["latency_ms"]["p99"] < 1000
+    assert 80 < st["last_trade"]["AAPL"]["price"] < 120  # continues from the start price
+    stats = await bus.get_stats()
+    assert stats is not None and stats["running"]
+    assert {e.timeframe for e in got} == {"1m", "5m", "15m", "1h", "1d"}
+    ev = await bus.latest("AAPL", "1m")
+    assert ev is not None and not ev.final and ev.candle.low <= ev.candle.close <= ev.candle.high
+    await daemon.stop()
+    await task
+    assert not daemon.status()["running"]
+    assert daemon.metrics.render().count(b"jonbu_stream_trades_total") >= 1
+    lt.cancel()
+    await bus.close()
+    store.close()
+
+
+async def test_replay_of_trades_stores_every_minute_and_closes_everything(data_dir) -> None:  # type: ignore[no-untyped-def]
+    s = load_settings(data_dir=data_dir)
+    store = open_store(s)
+    bus = MemoryBus()
+    await bus.start()
+    start = datetime(2024, 1, 3, 14, 30, tzinfo=UTC)
+    end = start + timedelta(minutes=30)
+    feed = open_feed(s, "replay", symbols=["AAPL"], start=start, end=end, speed=0)
+    daemon = StreamDaemon(s, store, bus, feed, symbols=["AAPL"])
+    closed = []
+
+    async def listen() -> None:
+        async for ev in bus.subscribe():
+            if ev.final:
+                closed.append(ev)
+
+    lt = asyncio.create_task(listen())
+    await asyncio.wait_for(daemon.run(), 60)  # returns by itself at the end of the range
+    await asyncio.sleep(0.05)
+    got = pl.from_arrow(store.read_bars("AAPL", "1m", start, end).table)
+    ref = pl.from_arrow(MockMarket(42).session_bars("AAPL", start.date()))
+    ref = ref.filter((pl.col("ts") >= start) & (pl.col("ts") < end))
+    assert got["ts"].to_list() == ref["ts"].to_list()
+    assert (got["volume"] - ref["volume"]).abs().max() == 0
+    assert set(got["source"].to_list()) == {"stream"}
+    by_tf = {tf: sum(1 for e in closed if e.timeframe == tf) for tf in ("1m", "5m", "15m", "1h", "1d")}
+    assert by_tf == {"1m": 30, "5m": 6, "15m": 2, "1h": 1, "1d": 1}
+    lt.cancel()
+    await bus.close()
+    store.close()
+
+
+def test_stream_command_help() -> None:
+    from typer.testing import CliRunner
+
+    from jonbu_cli.main import app
+
+    res = CliRunner().invoke(app, ["stream", "--help"])
+    assert res.exit_code == 0 and "--feed" in res.output
