@@ -346,8 +346,9 @@ class StreamDaemon:
         closed_q, partial_q = self.bus_sink.depth
         healthy = feed.get("connected", False) and not self.bus_sink.final and self._fatal is None
         st = "ok" if healthy else ("down" if self._fatal or not self._running else "degraded")
-        return {
-            "status": st, "running": self._running, "error": self._fatal,
+        out: dict[str, Any] = {"error": self._fatal} if self._fatal else {}
+        return out | {
+            "status": st, "running": self._running,
             "started_at": self._started.isoformat().replace("+00:00", "Z"),
             "uptime_s": round((datetime.now(UTC) - self._started).total_seconds(), 1),
             "feed": feed, "bus": getattr(self.bus, "name", "?"), "store": getattr(self.store, "name", "?"),

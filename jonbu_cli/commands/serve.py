@@ -47,6 +47,11 @@ def serve(
             "[yellow]warning:[/] auth is on and no API key exists: every request but health and "
             "metrics will get 401. Create one with [bold]jonbu-ohlcv keys create NAME[/] (or set JONBU_AUTH=off)."
         )
+    if settings.bus == "memory":
+        err_console.print(
+            "[dim]note: JONBU_BUS=memory, so live candles reach this server only from a stream in its own "
+            "process (`jonbu-ohlcv up`); run `jonbu-ohlcv stream` with JONBU_BUS=redis to feed it.[/]"
+        )
     console.print(f"jonbu-ohlcv API on http://{host}:{the_port}/  (docs: http://{host}:{the_port}/docs)")
     uvicorn.run(
         "jonbu_api.main:create_app",

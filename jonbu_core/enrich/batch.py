@@ -23,29 +23,22 @@ import numpy as np
 import pyarrow as pa
 import talib
 
-from jonbu_core.enrich.candles import CANDLES, CandleInfo, candle_direction, candle_strength
-from jonbu_core.enrich.engine import (
-    CHART_NAMES,
-    CHART_PATTERNS,
-    ENGINE_VERSION,
-    BatchResult,
-    compute,
-)
+from jonbu_core.enrich.candles import CANDLES
+from jonbu_core.enrich.context import CONTEXT_NUMBERS, split_levels
+from jonbu_core.enrich.engine import ENGINE_VERSION, BatchResult, compute
+from jonbu_core.enrich.features import FEATURE_NAMES
 from jonbu_core.enrich.models import (
     REGIMES,
     TREND_DIRECTIONS,
     EnrichedCandle,
-    Level,
     MarketContext,
     Pattern,
     fast_model,
 )
-from jonbu_core.enrich.plan import FEATURE_NAMES, P
+from jonbu_core.enrich.patterns import CHART_NAMES, candle_pattern, chart_pattern
 from jonbu_core.enrich.registry import IndicatorSpec, resolve_specs
 from jonbu_core.models import CANDLE_COLUMNS, Candle
 
-CONTEXT_NUMBERS = ("trend_strength", "trend_slope_pct", "trend_r2", "volatility_percentile",
-                   "relative_volume")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -145,46 +138,6 @@ def _timeframe(bars: pa.Table, timeframe: str | None) -> str | None:
         value = bars.column("timeframe")[0].as_py()
         return str(value) if value else None
     return timeframe
-
-
-_PATTERN_CACHE: dict[tuple[str, int], Pattern] = {}
-
-
-def candle_pattern(info: CandleInfo, value: int) -> Pattern:
-    """The (cached, immutable) :class:`Pattern` of TA-Lib value ``value`` of ``info``."""
-    key = (info.func, value)
-    pat = _PATTERN_CACHE.get(key)
-    if pat is None:
-        pat = Pattern(name=info.name, kind="candlestick", direction=candle_direction(info, value),  # type: ignore[arg-type]
-                      strength=candle_strength(info, value), description=info.description)
-        _PATTERN_CACHE[key] = pat
-    return pat
-
-
-def chart_pattern(name: str, strength: float) -> Pattern:
-    """A chart :class:`Pattern` with ``strength``."""
-    direction, description = CHART_PATTERNS[name]
-    return fast_model(Pattern, {"name": name, "kind": "chart", "direction": direction,
-                                "strength": strength, "description": description})
-
-
-def split_levels(prices: list[float], touches: list[int], close: float, atr: float
-                 ) -> tuple[list[Level], list[Level]]:
-    """Support (≤ close, nearest first) and resistance (> close) from ascending levels."""
-    support: list[Level] = []
-    resistance: list[Level] = []
-    shown = P.levels_shown
-    pos_atr = atr > 0
-    for p, t in zip(prices, touches, strict=True):
-        if p > close:
-            if len(resistance) < shown:
-                resistance.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
-                    (p - close) / atr if pos_atr else 0.0)}))
-        else:
-            support.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
-                (close - p) / atr if pos_atr else 0.0)}))
-    support.reverse()
-    return support[:shown], resistance
 
 
 def make_metadata(specs: list[IndicatorSpec], **extra: Any) -> dict[str, Any]:

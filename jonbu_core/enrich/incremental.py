@@ -18,24 +18,20 @@ check this to 1e-9 on every field).
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
+from itertools import compress
+from math import isfinite
 from typing import Any
 
 import pyarrow as pa
 
 from jonbu_core.enrich.anchors import AnchorClock, AnchoredState, anchor_kind
-from jonbu_core.enrich.batch import (
-    CONTEXT_NUMBERS,
-    _timeframe,
-    _ts,
-    candle_pattern,
-    chart_pattern,
-    make_metadata,
-    split_levels,
-)
+from jonbu_core.enrich.batch import _timeframe, _ts, make_metadata
 from jonbu_core.enrich.candles import CANDLES, candle_sign, candle_strength
-from jonbu_core.enrich.engine import CHART_PATTERNS, cached_plan, compute
+from jonbu_core.enrich.confidence import combine
+from jonbu_core.enrich.context import CONTEXT_NUMBERS, split_levels
+from jonbu_core.enrich.engine import cached_plan, compute
+from jonbu_core.enrich.features import GRAPH_FEATURES, bias01, dist01
 from jonbu_core.enrich.graph import base_scalars
 from jonbu_core.enrich.models import (
     REGIMES,
@@ -45,16 +41,18 @@ from jonbu_core.enrich.models import (
     Pattern,
     fast_model,
 )
-from jonbu_core.enrich.plan import FEATURE_NAMES, LATE_FEATURES
+from jonbu_core.enrich.patterns import GRAPH_CHART, candle_pattern, chart_pattern
 from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpec, resolve_specs
 from jonbu_core.enrich.stepper import Stepper
 from jonbu_core.enrich.swing_state import SwingState
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import CANDLE_COLUMNS, Candle
 
-_GRAPH_CHART = ("range_breakout", "range_breakdown", "gap_up", "gap_down")
 _CANDLE_INFO = [(c, {v: (candle_sign(c, v), candle_strength(c, v)) for v in (-200, -100, -80, 80, 100, 200)})
                 for c in CANDLES]
+_CANDLE_RANGE = range(len(CANDLES))
+_REGIME_NAME = {float(i): name for i, name in enumerate(REGIMES)}
+_TDIR_NAME = {float(i): name for i, name in enumerate(TREND_DIRECTIONS)}
 
 
 class IncrementalEnricher:
@@ -77,36 +75,11 @@ class IncrementalEnricher:
         self.plan = plan = cached_plan(tuple(self.specs))
         self.timeframe = timeframe
         self.metadata = metadata if metadata is not None else make_metadata(self.specs)
-        s = plan.s
-        self._ind_keys = list(plan.indicators)
-        graph_keys = [k for k, v in plan.indicators.items() if v not in (ANCHORED_VWAP, ANCHORED_OBV)]
-        graph_feats = [f for f in FEATURE_NAMES if f not in LATE_FEATURES]
-        slots: list[str] = [plan.indicators[k] for k in graph_keys]
-        self._n_ind = len(slots)
-        ctx = ["regime", "trend_direction", *CONTEXT_NUMBERS, "atr", "vote_sum"]
-        slots += [s[k] for k in ctx]
-        slots += [plan.chart[k] for k in _GRAPH_CHART]
-        slots += list(plan.candles)
-        slots += [plan.features[f] for f in graph_feats]
-        self._graph_feats = graph_feats
-        self.stepper = Stepper(plan.graph, slots)
-        self._anch_pos = {k: i for i, k in enumerate(self._ind_keys)
-                          if plan.indicators[k] in (ANCHORED_VWAP, ANCHORED_OBV)}
-        # index of each indicator key's value in the combined list built per bar
-        src: list[int] = []
-        gi = 0
-        for k in self._ind_keys:
-            name = plan.indicators[k]
-            if name == ANCHORED_VWAP:
-                src.append(-1)
-            elif name == ANCHORED_OBV:
-                src.append(-2)
-            else:
-                src.append(gi)
-                gi += 1
-        self._src = src
-        self._has_anchored = bool(self._anch_pos)
-        self._nan_keys = [k for k, v in plan.indicators.items() if v.startswith("ratio[")]
+        self.stepper = Stepper(plan.graph)
+        self._has_anchored = any(v in (ANCHORED_VWAP, ANCHORED_OBV) for v in plan.indicators.values())
+        self.stepper.set_output(self._output(warm=True), self._output(warm=False),
+                                ["av", "ao"] if self._has_anchored else [],
+                                {"_nn": _none, "_REG": _REGIME_NAME, "_TDIR": _TDIR_NAME})
         self._n_votes = float(len(plan.votes))
         self._fstart = plan.feature_lookback
         self.swing = SwingState()
@@ -115,6 +88,32 @@ class IncrementalEnricher:
         self.prev_close: float | None = None
         self.last_ts: datetime | None = None
         self.count = 0
+
+    def _output(self, warm: bool) -> str:
+        """The expression the graph step returns (see :meth:`Stepper.set_output`).
+
+        ``(indicators, graph features, context without levels, atr, vote sum,
+        (graph chart patterns), (candlestick values))``.
+        """
+        plan, v = self.plan, self.stepper.var
+        ind = []
+        for key, name in plan.indicators.items():
+            if name == ANCHORED_VWAP:
+                val = "av"
+            elif name == ANCHORED_OBV:
+                val = "ao"
+            else:
+                nan_ok = not warm or name.startswith("ratio[")
+                val = f"_nn({v(name)})" if nan_ok else v(name)
+            ind.append(f"{key!r}: {val}")
+        feats = ", ".join(f"{f!r}: {v(plan.features[f])}" for f in GRAPH_FEATURES)
+        s = plan.s
+        nums = ", ".join(f"{k!r}: {v(s[k]) if warm else f'_nn({v(s[k])})'}" for k in CONTEXT_NUMBERS)
+        ctx = f"{{'regime': _REG[{v(s['regime'])}], 'trend_direction': _TDIR[{v(s['trend_direction'])}], {nums}}}"
+        chart = ", ".join(v(plan.chart[k]) for k in GRAPH_CHART)
+        cdl = ", ".join(v(c) for c in plan.candles)
+        return (f"({{{', '.join(ind)}}}, {{{feats}}}, {ctx}, {v(s['atr'])}, {v(s['vote_sum'])}, "
+                f"({chart},), ({cdl},))")
 
     # --- seeding ---------------------------------------------------------------------
 
@@ -174,91 +173,57 @@ class IncrementalEnricher:
         o, h, lo, c, v = candle.open, candle.high, candle.low, candle.close, candle.volume
         if self.last_ts is not None and candle.ts <= self.last_ts:
             raise InvalidInputError(f"candle at {candle.ts} is not after the previous one ({self.last_ts})")
-        if not (math.isfinite(o) and math.isfinite(h) and math.isfinite(lo) and math.isfinite(c)
-                and math.isfinite(v)):
+        if not (isfinite(o) and isfinite(h) and isfinite(lo) and isfinite(c) and isfinite(v)):
             raise InvalidInputError(f"candle at {candle.ts} has non-finite values")
-        index = self.count
         base = base_scalars(o, h, lo, c, v, candle.vwap, self.prev_close)
-        vals = self.stepper.step(base, commit)
-        ni = self._n_ind
-        regime, tdir, t_strength, t_slope, t_r2, vol_pct, rvol, atr, votes = vals[ni:ni + 9]
-        p = ni + 9
-        chart_vals = vals[p:p + 4]
-        p += 4
-        cdl_vals = vals[p:p + len(CANDLES)]
-        p += len(CANDLES)
-        feat_vals = vals[p:]
-        swing = self.swing if commit else self.swing.clone()
-        sw = swing.step(h, lo, c, atr)
-        # indicators
         if self._has_anchored:
-            a_vwap, a_obv = self.anchored.step(self.clock.id_of(candle.ts), base[5], base[6], v, base[7], commit)
-            gvals = vals[:ni]
-            combined = [gvals[s] if s >= 0 else (a_vwap if s == -1 else a_obv) for s in self._src]
-            indicators: dict[str, float | None] = dict(zip(self._ind_keys, combined, strict=True))
+            extra = self.anchored.step(self.clock.id_of(candle.ts), base[5], base[6], v, base[7], commit)
         else:
-            indicators = dict(zip(self._ind_keys, vals[:ni], strict=True))
-        if self.stepper._fast is None:
-            indicators = {k: (x if x == x else None) for k, x in indicators.items()}
-        else:
-            for k in self._nan_keys:
-                x = indicators[k]
-                if x != x:
-                    indicators[k] = None
+            extra = ()
+        indicators, features, ctx, atr, votes, chart_vals, cdl_vals = self.stepper.step(base, extra, commit)
+        top, bottom, hh, ll, level_prices, level_touches = (
+            self.swing if commit else self.swing.clone()).step(h, lo, c, atr)
         # patterns
         patterns: list[Pattern] = []
         cdl_bull = cdl_bear = 0.0
-        for (info, table), value in zip(_CANDLE_INFO, cdl_vals, strict=True):
-            if value:
-                iv = int(value)
-                patterns.append(candle_pattern(info, iv))
-                sv = table.get(iv)
-                if sv is None:
-                    sv = table[iv] = (candle_sign(info, iv), candle_strength(info, iv))
-                sign, strength = sv
-                if sign > 0:
-                    if strength > cdl_bull:
-                        cdl_bull = strength
-                elif sign < 0 and strength > cdl_bear:
-                    cdl_bear = strength
-        chart = dict(zip(_GRAPH_CHART, chart_vals, strict=True))
-        chart["double_top"] = sw.double_top
-        chart["double_bottom"] = sw.double_bottom
-        chart["higher_highs"] = sw.higher_highs
-        chart["lower_lows"] = sw.lower_lows
+        for i in compress(_CANDLE_RANGE, cdl_vals):
+            info, table = _CANDLE_INFO[i]
+            iv = int(cdl_vals[i])
+            patterns.append(candle_pattern(info, iv))
+            sv = table.get(iv)
+            if sv is None:
+                sv = table[iv] = (candle_sign(info, iv), candle_strength(info, iv))
+            if sv[0] > 0:
+                if sv[1] > cdl_bull:
+                    cdl_bull = sv[1]
+            elif sv[0] < 0 and sv[1] > cdl_bear:
+                cdl_bear = sv[1]
         chart_bull = chart_bear = 0.0
-        for name, (direction, _) in CHART_PATTERNS.items():
-            strength = chart[name]
+        b_out, b_down, g_up, g_down = chart_vals
+        for name, strength, bullish in (("range_breakout", b_out, True), ("range_breakdown", b_down, False),
+                                        ("gap_up", g_up, True), ("gap_down", g_down, False),
+                                        ("double_top", top, False), ("double_bottom", bottom, True),
+                                        ("higher_highs", hh, True), ("lower_lows", ll, False)):
             if strength > 0:
                 patterns.append(chart_pattern(name, strength))
-                if direction == "bullish":
-                    chart_bull = max(chart_bull, strength)
-                else:
-                    chart_bear = max(chart_bear, strength)
-        # confidence
-        if cdl_bull > 0 or cdl_bear > 0 or chart_bull > 0 or chart_bear > 0:
-            pvote = min(1.0, max(-1.0, cdl_bull - cdl_bear + chart_bull - chart_bear))
-            bias = (votes + pvote) / (self._n_votes + 1.0)
-        else:
-            bias = votes / self._n_votes
-        confidence = min(1.0, abs(bias))
-        # context
-        support, resistance = split_levels(sw.level_prices, sw.level_touches, c, atr)
-        ctx = fast_model(MarketContext, {
-            "regime": REGIMES[int(regime)], "trend_direction": TREND_DIRECTIONS[int(tdir)],
-            "trend_strength": _none(t_strength), "trend_slope_pct": _none(t_slope), "trend_r2": _none(t_r2),
-            "volatility_percentile": _none(vol_pct), "relative_volume": _none(rvol),
-            "support": support, "resistance": resistance, "signal_bias": bias})
-        # features
-        if index >= self._fstart:
-            features = dict(zip(self._graph_feats, feat_vals, strict=True))
+                if bullish:
+                    if strength > chart_bull:
+                        chart_bull = strength
+                elif strength > chart_bear:
+                    chart_bear = strength
+        bias, confidence = combine(votes, self._n_votes, cdl_bull, cdl_bear, chart_bull, chart_bear)
+        support, resistance = split_levels(level_prices, level_touches, c, atr)
+        ctx["support"] = support
+        ctx["resistance"] = resistance
+        ctx["signal_bias"] = bias
+        if self.count >= self._fstart:
             features["cdl_bull"] = cdl_bull
             features["cdl_bear"] = cdl_bear
             features["chart_bull"] = chart_bull
             features["chart_bear"] = chart_bear
-            features["dist_support_atr"] = _dist01(support[0].distance_atr) if support else 1.0
-            features["dist_resistance_atr"] = _dist01(resistance[0].distance_atr) if resistance else 1.0
-            features["signal_bias"] = min(1.0, max(0.0, (bias - -1.0) / 2.0))
+            features["dist_support_atr"] = dist01(support[0].distance_atr if support else None)
+            features["dist_resistance_atr"] = dist01(resistance[0].distance_atr if resistance else None)
+            features["signal_bias"] = bias01(bias)
         else:
             features = {}
         if commit:
@@ -266,17 +231,13 @@ class IncrementalEnricher:
             self.prev_close = c
             self.last_ts = candle.ts
         return fast_model(EnrichedCandle, {
-            "ohlcv": candle, "indicators": indicators, "patterns": patterns, "context": ctx,
-            "features": features, "confidence": confidence, "processed_at": datetime.now(UTC),
-            "metadata": self.metadata})
+            "ohlcv": candle, "indicators": indicators, "patterns": patterns,
+            "context": fast_model(MarketContext, ctx), "features": features, "confidence": confidence,
+            "processed_at": datetime.now(UTC), "metadata": self.metadata})
 
 
 def _none(x: float) -> float | None:
     return None if x != x else x
-
-
-def _dist01(d: float) -> float:
-    return min(1.0, max(0.0, (d - 0.0) / 10.0))
 
 
 def as_candle(row: dict[str, Any]) -> Candle:

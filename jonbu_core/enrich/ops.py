@@ -43,7 +43,6 @@ class OpImpl:
     propagate: bool = True
 
 
-_ERR = {"divide": "ignore", "invalid": "ignore", "over": "ignore"}
 
 
 def _nan_where_any(out: FArray, *xs: FArray) -> FArray:
@@ -56,7 +55,7 @@ def _nan_where_any(out: FArray, *xs: FArray) -> FArray:
 
 def _pctb(c: FArray, lo: FArray, up: FArray) -> FArray:
     width = up - lo
-    with np.errstate(**_ERR):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out: FArray = (c - lo) / width
     flat = np.flatnonzero(width <= 0)  # NaN widths (warm-up) compare false and stay NaN
     if len(flat):
@@ -65,7 +64,7 @@ def _pctb(c: FArray, lo: FArray, up: FArray) -> FArray:
 
 
 def _bbwidth(lo: FArray, mid: FArray, up: FArray) -> FArray:
-    with np.errstate(**_ERR):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out: FArray = (up - lo) / mid
     zero = np.flatnonzero(mid == 0)
     if len(zero):
@@ -94,7 +93,7 @@ def _sub(a: FArray, b: FArray) -> FArray:
 
 
 def _div_or(a: FArray, b: FArray, default: float, scale: float) -> FArray:
-    with np.errstate(**_ERR):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out: FArray = a / b
     if scale != 1.0:
         out *= scale
@@ -121,7 +120,7 @@ def _lin01(x: FArray, lo: float, span: float) -> FArray:
 
 def _mm01(x: FArray, mn: FArray, mx: FArray) -> FArray:
     rng = mx - mn
-    with np.errstate(**_ERR):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         out: FArray = (x - mn) / rng
     out[rng == 0] = 0.5  # NaN ranges (warm-up) compare false and stay NaN
     return out
@@ -210,24 +209,27 @@ OPS: dict[str, OpImpl] = {
         "(100.0 * _log10({0} / ({1} - {2})) / _log10({c0}) if ({1} - {2}) > 0 and {0} > 0 else 100.0)", 3),
     "sub": OpImpl(_sub, "({0} - {1})", 2),
     "div_or": OpImpl(_div_or, "({0} / {1} * {c1} if {1} > 0 else {c0})", 2),
-    "r2": OpImpl(_r2, "(min(1.0, max(0.0, {0} * {0} * {c1} / ({c0} * {1}))) if {1} > 0 else 0.0)", 2),
-    "lin01": OpImpl(_lin01, "min(1.0, max(0.0, ({0} - {c0}) / {c1}))", 1),
+    "r2": OpImpl(_r2, "((0.0 if (_t := {0} * {0} * {c1} / ({c0} * {1})) < 0.0 else (1.0 if _t > 1.0 else _t))"
+                      " if {1} > 0 else 0.0)", 2),
+    "lin01": OpImpl(_lin01, "(0.0 if (_t := ({0} - {c0}) / {c1}) < 0.0 else (1.0 if _t > 1.0 else _t))", 1),
     "mm01": OpImpl(_mm01, "(({0} - {1}) / ({2} - {1}) if {2} > {1} else 0.5)", 3),
     "balance": OpImpl(_balance, "(({0} - {1}) / ({0} + {1}) if ({0} + {1}) > 0 else 0.0)", 2),
     "signmul": OpImpl(_signmul, "({1} if {0} > 0 else (-{1} if {0} < 0 else 0.0))", 2),
-    "clipk": OpImpl(_clipk, "min(1.0, max(-1.0, ({0} - {c0}) * {c1}))", 1),
+    "clipk": OpImpl(_clipk, "(-1.0 if (_t := ({0} - {c0}) * {c1}) < -1.0 else (1.0 if _t > 1.0 else _t))", 1),
     "nansum0": OpImpl(_nansum0, "", None, propagate=False),
-    "tstrength": OpImpl(_tstrength, "(0.5 * {0} + 0.5 * min(1.0, {1} / 50.0))", 2),
+    "tstrength": OpImpl(_tstrength, "(0.5 * {0} + 0.5 * (1.0 if (_t := {1} / 50.0) > 1.0 else _t))", 2),
     "breakout": OpImpl(
         _breakout,
-        "((0.5 * min(1.0, (({0} - {1}) / {5}) if {5} > 0 else 1.0) + 0.5 * min(1.0, ({4} - 1.0) / 2.0))"
+        "((0.5 * (1.0 if (_t := ((({0} - {1}) / {5}) if {5} > 0 else 1.0)) > 1.0 else _t)"
+        " + 0.5 * (1.0 if (_u := ({4} - 1.0) / 2.0) > 1.0 else _u))"
         " if ({0} > {1} and {2} <= {3} and {4} >= {c0}) else 0.0)", 6, propagate=False),
     "breakdown": OpImpl(
         _breakdown,
-        "((0.5 * min(1.0, (({1} - {0}) / {5}) if {5} > 0 else 1.0) + 0.5 * min(1.0, ({4} - 1.0) / 2.0))"
+        "((0.5 * (1.0 if (_t := ((({1} - {0}) / {5}) if {5} > 0 else 1.0)) > 1.0 else _t)"
+        " + 0.5 * (1.0 if (_u := ({4} - 1.0) / 2.0) > 1.0 else _u))"
         " if ({0} < {1} and {2} >= {3} and {4} >= {c0}) else 0.0)", 6, propagate=False),
-    "gap": OpImpl(_gap, "(min(1.0, (({0} - {1}) / {2}) if {2} > 0 else 1.0) if {0} > {1} else 0.0)", 3,
-                  propagate=False),
+    "gap": OpImpl(_gap, "((1.0 if (_t := ((({0} - {1}) / {2}) if {2} > 0 else 1.0)) > 1.0 else _t)"
+                        " if {0} > {1} else 0.0)", 3, propagate=False),
     "regime": OpImpl(
         _regime,
         "(0.0 if ({0} != {0} or {1} != {1} or {2} != {2} or {3} != {3} or {4} != {4}) else "

@@ -17,7 +17,7 @@ from jonbu_core.enrich.batch import enrich_candles, enrich_table, make_metadata
 from jonbu_core.enrich.engine import cached_plan
 from jonbu_core.enrich.incremental import IncrementalEnricher
 from jonbu_core.enrich.models import EnrichedCandle
-from jonbu_core.enrich.plan import P
+from jonbu_core.enrich.params import P
 from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpec, resolve_specs
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import BAR_SCHEMA, normalize_symbol, to_utc

@@ -72,14 +72,16 @@ def _open(node: TaCall, arrays: list[np.ndarray[Any, Any]]) -> Any | None:
 class Stepper:
     """State of every graph node, advanced one bar at a time."""
 
-    def __init__(self, graph: Graph, slots: list[str]) -> None:
+    def __init__(self, graph: Graph) -> None:
         if not has_streaming_api():  # pragma: no cover - depends on the TA-Lib install
             raise RuntimeError("jonbu enrichment needs ta-lib >= 0.8.2 (stateful streaming API)")
         self.graph = graph
         self.nodes = graph.nodes
-        self.slots = slots
-        """Series whose values :meth:`step` returns, in order."""
         self.index = {name: i for i, name in enumerate(self._all_series())}
+        self._out_warm = "()"
+        self._extra: list[str] = []
+        self._globals: dict[str, Any] = {}
+        self._assemble: Callable[..., Any] = lambda *a: ()
         self.handles: list[Any] = [
             _Pending(len(n.inputs), ta_lookback(n.func, n.params) + 1) if isinstance(n, TaCall) else None
             for n in self.nodes]
@@ -92,6 +94,26 @@ class Stepper:
         self._scalar: list[Callable[..., float] | None] = [
             scalar_fn(n.op, len(n.inputs), n.const) if isinstance(n, Op) else None for n in self.nodes
         ]
+
+    def var(self, series: str) -> str:
+        """The variable holding ``series`` in output expressions."""
+        return f"x{self.index[series]}"
+
+    def set_output(self, warm: str, cold: str, extra: list[str], glb: dict[str, Any]) -> None:
+        """What :meth:`step` returns: a Python expression over :meth:`var` names and ``extra``.
+
+        ``warm`` is used once every series is past its warm-up (values are numbers),
+        ``cold`` before (values may be NaN); ``extra`` names arguments passed to
+        :meth:`step` besides the bar; ``glb`` are names the expressions use.
+        """
+        self._out_warm = warm
+        self._extra = list(extra)
+        self._globals = dict(glb)
+        args = [f"x{i}" for i in range(len(self.index))] + self._extra
+        env = dict(EXPR_GLOBALS, **self._globals)
+        self._assemble = eval(f"lambda {', '.join(args)}: {cold}", env)
+        self._fast = self._fast_peek = None
+        self._maybe_warm()
 
     def _all_series(self) -> list[str]:
         names = list(BASE_SERIES)
@@ -130,23 +152,23 @@ class Stepper:
 
     # --- evaluation ------------------------------------------------------------------
 
-    def step(self, base: tuple[float, ...], commit: bool = True) -> tuple[float, ...]:
+    def step(self, base: tuple[float, ...], extra: tuple[Any, ...] = (), commit: bool = True) -> Any:
         """Advance by one bar (``commit=False``: evaluate without changing state).
 
-        Returns the values of :attr:`slots` at this bar.
+        Returns the output expression (:meth:`set_output`) evaluated at this bar.
         """
         fast = self._fast if commit else self._fast_peek
         if fast is not None:
             if commit:
                 self.count += 1
-            return fast(*base)
-        out = self._cold(base, commit)
+            return fast(*base, *extra)
+        vals = self._cold(base, commit)
         if commit:
             self.count += 1
             self._maybe_warm()
-        return out
+        return self._assemble(*vals, *extra)
 
-    def _cold(self, base: tuple[float, ...], commit: bool) -> tuple[float, ...]:
+    def _cold(self, base: tuple[float, ...], commit: bool) -> list[Any]:
         vals: list[Any] = list(base) + [math.nan] * (len(self.index) - len(base))
         idx = self.index
         for pos, node in enumerate(self.nodes):
@@ -158,7 +180,7 @@ class Stepper:
                     vals[idx[name]] = v
             elif isinstance(node, Lag):
                 buf = self.lags[pos]
-                vals[idx[node.name]] = buf[0] if buf else math.nan
+                vals[idx[node.name]] = buf[0]
                 if commit:
                     buf.append(ins[0])
                     del buf[0]
@@ -166,7 +188,7 @@ class Stepper:
                 fn = self._scalar[pos]
                 assert fn is not None
                 vals[idx[node.name]] = fn(*ins)
-        return tuple(vals[idx[s]] for s in self.slots)
+        return vals
 
     def _cold_ta(self, pos: int, node: TaCall, ins: list[float], commit: bool) -> Any:
         handle = self.handles[pos]
@@ -193,8 +215,8 @@ class Stepper:
 
     def _compile(self, commit: bool) -> Callable[..., tuple[float, ...]]:
         var = {name: f"x{i}" for i, name in enumerate(self.index)}
-        glb: dict[str, Any] = dict(EXPR_GLOBALS)
-        lines = [f"def step({', '.join(var[b] for b in BASE_SERIES)}):"]
+        glb: dict[str, Any] = dict(EXPR_GLOBALS, **self._globals)
+        lines = [f"def step({', '.join([var[b] for b in BASE_SERIES] + self._extra)}):"]
         post: list[str] = []
         for pos, node in enumerate(self.nodes):
             args = [var[s] for s in node.inputs]
@@ -210,11 +232,13 @@ class Stepper:
                 glb[buf] = self.lags[pos]
                 lines.append(f"    {var[node.name]} = {buf}[0]")
                 if commit:
-                    post.append(f"    {buf}.append({args[0]}); del {buf}[0]")
+                    shift = [f"{buf}[{j}] = {buf}[{j + 1}]" for j in range(node.k - 1)]
+                    post.append("    " + "; ".join([*shift, f"{buf}[{node.k - 1}] = {args[0]}"]))
             else:
                 lines.append(f"    {var[node.name]} = {render(node.op, args, node.const)}")
+        lines.append(f"    _out = {self._out_warm}")
         lines += post
-        lines.append(f"    return ({', '.join(var[s] for s in self.slots)},)")
+        lines.append("    return _out")
         src = "\n".join(lines)
         exec(compile(src, f"<jonbu-enrich-step-{'commit' if commit else 'peek'}>", "exec"), glb)
         fn: Callable[..., tuple[float, ...]] = glb["step"]

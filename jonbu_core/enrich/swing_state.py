@@ -11,7 +11,7 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-from jonbu_core.enrich.plan import P
+from jonbu_core.enrich.params import P
 
 
 @dataclass(slots=True)
@@ -24,16 +24,9 @@ class _Double:
     done: bool = False
 
 
-@dataclass(slots=True)
-class SwingOut:
-    """What one bar produced."""
-
-    higher_highs: float
-    lower_lows: float
-    double_top: float
-    double_bottom: float
-    level_prices: list[float]
-    level_touches: list[int]
+SwingOut = tuple[float, float, float, float, list[float], list[int]]
+"""What one bar produced: (double top, double bottom, higher highs, lower lows,
+level prices ascending, level touches)."""
 
 
 class SwingState:
@@ -42,8 +35,8 @@ class SwingState:
     def __init__(self) -> None:
         k = P.swing
         self.i = -1
-        self.win_h: deque[float] = deque(maxlen=2 * k + 1)
-        self.win_l: deque[float] = deque(maxlen=2 * k + 1)
+        self.win_h: list[float] = []
+        self.win_l: list[float] = []
         keep = P.dt_max_sep + k + 2
         self.hist_h: deque[float] = deque(maxlen=keep)
         self.hist_l: deque[float] = deque(maxlen=keep)
@@ -62,7 +55,7 @@ class SwingState:
         """An independent copy (used to evaluate a forming bar without committing)."""
         c = SwingState.__new__(SwingState)
         c.i = self.i
-        c.win_h, c.win_l = deque(self.win_h, self.win_h.maxlen), deque(self.win_l, self.win_l.maxlen)
+        c.win_h, c.win_l = list(self.win_h), list(self.win_l)
         c.hist_h, c.hist_l = deque(self.hist_h, self.hist_h.maxlen), deque(self.hist_l, self.hist_l.maxlen)
         c.ph, c.pl, c.merged = deque(self.ph), deque(self.pl), deque(self.merged)
         c.n_conf, c.n_exp, c.pair = self.n_conf, self.n_exp, self.pair
@@ -79,14 +72,17 @@ class SwingState:
         i = self.i
         dt = self._check_double(self.top, i, c, True)
         db = self._check_double(self.bottom, i, c, False)
-        self.win_h.append(h)
-        self.win_l.append(lo)
+        wh, wl = self.win_h, self.win_l
+        wh.append(h)
+        wl.append(lo)
+        if len(wh) > 2 * k + 1:
+            del wh[0]
+            del wl[0]
         self.hist_h.append(h)
         self.hist_l.append(lo)
         new_h = new_l = False
-        if len(self.win_h) == 2 * k + 1:
+        if len(wh) == 2 * k + 1:
             j = i - k
-            wh, wl = list(self.win_h), list(self.win_l)
             mid_h, mid_l = wh[k], wl[k]
             if mid_h > max(wh[:k]) and mid_h >= max(wh[k + 1:]):
                 new_h = True
@@ -103,18 +99,20 @@ class SwingState:
         hh = self._structure(self.ph, self.pl, i, atr, True) if new_h else 0.0
         ll = self._structure(self.pl, self.ph, i, atr, False) if new_l else 0.0
         limit = i - mem
-        while self.merged and self.merged[0][0] < limit:
-            self.merged.popleft()
+        merged = self.merged
+        while merged and merged[0][0] < limit:
+            merged.popleft()
             self.n_exp += 1
-        for dq in (self.ph, self.pl):
-            while len(dq) > 2 and dq[0][0] < limit:
-                dq.popleft()
+        if new_h or new_l:
+            for dq in (self.ph, self.pl):
+                while len(dq) > 2 and dq[0][0] < limit:
+                    dq.popleft()
         lo_i = min(max(self.n_exp, self.n_conf - P.level_pivots), self.n_conf)
         pair = (lo_i, self.n_conf)
         if pair != self.pair:
             self.pair = pair
             self._cluster(self.n_conf - lo_i, atr)
-        return SwingOut(hh, ll, dt, db, self.level_prices, self.level_touches)
+        return dt, db, hh, ll, self.level_prices, self.level_touches
 
     # --- pieces ----------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import talib
 
-from jonbu_core.enrich.plan import P
+from jonbu_core.enrich.params import P
 
 FArray = np.ndarray[Any, np.dtype[np.float64]]
 IArray = np.ndarray[Any, np.dtype[np.int64]]

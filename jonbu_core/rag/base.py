@@ -41,7 +41,9 @@ def rag_schema(dimension: int) -> pa.Schema:
     Returns
     -------
     pyarrow.Schema
-        Key, narrative fields, scalar filter columns and the vector.
+        Key, narrative fields, scalar filter columns and the vector. (The Markdown form
+        of a narrative is not stored here; the narrative Parquet files and
+        :func:`jonbu_core.narrative.narrate` have it.)
     """
     return pa.schema(
         [
@@ -49,7 +51,6 @@ def rag_schema(dimension: int) -> pa.Schema:
             pa.field("timeframe", pa.string(), nullable=False),
             pa.field("ts", TS_TYPE, nullable=False),
             pa.field("text", pa.string(), nullable=False),
-            pa.field("markdown", pa.string()),
             pa.field("summary", pa.string()),
             pa.field("pattern_explanation", pa.string()),
             pa.field("keywords", pa.list_(pa.string())),

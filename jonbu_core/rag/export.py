@@ -76,7 +76,9 @@ def windows(
 
 
 def narrative_rows(bundles: Sequence[NarrativeBundle], exported_at: datetime | None = None) -> pa.Table:
-    """Rows of the RAG table without the vector (see :func:`jonbu_core.rag.base.rag_schema`).
+    """Narrative rows: the RAG table's columns without the vector, plus ``markdown``.
+
+    (See :func:`jonbu_core.rag.base.rag_schema`; the RAG store ignores ``markdown``.)
 
     Parameters
     ----------

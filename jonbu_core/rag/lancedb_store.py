@@ -355,7 +355,7 @@ class LanceRagStore:
         q = (
             tbl.search(np.asarray(vector, dtype=np.float32), query_type="vector")
             .distance_type("cosine")
-            .select(_RESULT_COLUMNS)
+            .select([*_RESULT_COLUMNS, "_distance"])
             .limit(limit)
         )
         where = where_clause(flt)
@@ -376,7 +376,7 @@ class LanceRagStore:
         tbl = self._open()
         if tbl is None or not query.strip():
             return empty
-        cols = [*_RESULT_COLUMNS, "vector"] if with_vector else _RESULT_COLUMNS
+        cols = [*_RESULT_COLUMNS, *(["vector"] if with_vector else []), "_score"]
         q = tbl.search(query, query_type="fts", fts_columns="text").select(cols).limit(limit)
         where = where_clause(flt)
         if where:

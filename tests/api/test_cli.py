@@ -60,9 +60,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``jonbu-ohlcv serve`` in a subprocess (auth on), stopped with SIGINT afterwards."""
+    """``jonbu-ohlcv serve`` in a subprocess (auth on by default), stopped with SIGINT afterwards."""
     port = _free_port()
-    env = {**os.environ, "JONBU_DATA_DIR": str(data_dir), "JONBU_AUTH": "on", "JONBU_LOG_FORMAT": "json"}
+    # JONBU_AUTH unset: `serve` requires keys by default
+    env = {**os.environ, "JONBU_DATA_DIR": str(data_dir), "JONBU_LOG_FORMAT": "json"}
+    env.pop("JONBU_AUTH", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jonbu_cli.main", "serve", "--port", str(port)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -414,3 +414,38 @@ def test_narrative_latest_and_missing(client: TestClient) -> None:
     _error(client.get("/api/v1/ohlcv/AAPL/narrative", params={"at": "2023-06-01"}), 404, "not_found")
     _error(client.get("/api/v1/ohlcv/MSFT/narrative"), 404, "not_found")
     _error(client.get("/api/v1/ohlcv/AAPL/narrative", params={"format": "pdf"}), 422, "invalid_input")
+
+
+def test_history_on_the_postgres_store(fresh_pg_url: str, data_dir: Any, bus: Any) -> None:
+    """The same routes over the other adapter."""
+    from pathlib import Path
+
+    from jonbu_api.main import create_app
+    from jonbu_core.settings import load_settings
+    from jonbu_core.stores.factory import open_store
+    from tests.api.conftest import SEED_END, SEED_START, make_bars
+
+    s = load_settings(store="postgres", database_url=fresh_pg_url)
+    pg = open_store(s)
+    try:
+        pg.add_symbols(["AAPL"])
+        pg.write_bars(make_bars("AAPL", SEED_START, SEED_END))
+        app = create_app(s, store=pg, bus=bus, auth_default=False, frontend_dist=Path("/nonexistent"))
+        with TestClient(app) as c:
+            assert c.get("/api/v1/health").json()["components"]["store"]["backend"] == "postgres"
+            params = {"start": "2024-01-02", "end": "2024-01-05", "timeframe": "15m"}
+            body = c.get(H, params=params).json()
+            assert len(body["candles"]) == 4 * 26
+            arrow = _parse("arrow", c.get(H, params={**params, "format": "arrow"}).content)
+            assert arrow.column("close").to_pylist() == [x["close"] for x in body["candles"]]
+            pages, cursor = [], None
+            while True:
+                page = c.get(H, params={**params, "limit": 30, **({"cursor": cursor} if cursor else {})}).json()
+                pages += page["candles"]
+                cursor = page["next_cursor"]
+                if not cursor:
+                    break
+            assert pages == body["candles"]
+            assert c.get("/api/v1/ohlcv/AAPL").json()["candle"]["ts"] == "2024-01-05T20:59:00Z"
+    finally:
+        pg.close()

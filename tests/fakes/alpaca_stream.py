@@ -454,33 +454,33 @@ class FakeAlpacaStream:
                     self.stats.corrections.append(m)
 
     async def _send_live(self, ws: ServerConnection, subs: dict[str, list[str]]) -> None:
+        """Wall-clock trades at ``rate``/s: pre-packed frames whose timestamp is patched at send time."""
         names = sorted(subs["trades"])
+        if not names:
+            return
         rng = np.random.default_rng(7)
-        px = np.array([float(self.market.params(s).s0) for s in names])
+        sentinel = _ts(1_700_000_000_123_456_789)
+        mark = msgpack.packb(sentinel)
+        templates = []
+        for k in range(16):
+            which = rng.integers(0, len(names), self.frame_size).tolist()
+            px = [round(float(self.market.params(n).s0) * (1 + 0.001 * k), 2) for n in names]
+            frame = [{"T": "t", "S": names[w], "i": k * self.frame_size + j, "x": "V", "p": px[w], "s": 100,
+                      "t": sentinel, "c": ["@"], "z": "C"} for j, w in enumerate(which)]
+            templates.append(msgpack.packb(frame))
         credit = 0.0
         last = time.monotonic()
-        tid = 0
-        packer = msgpack.Packer()
+        k = 0
         while True:
             await asyncio.sleep(self.tick)
             now = time.monotonic()
-            credit += (now - last) * self.rate
+            credit = min(credit + (now - last) * self.rate, self.rate)
             last = now
-            n = min(int(credit), int(self.rate))
-            credit -= n
-            if n == 0 or not names:
-                continue
-            which = rng.integers(0, len(names), n).tolist()
-            px *= np.exp(rng.standard_normal(len(names)) * 1e-4)
-            prices = np.round(px, 2).tolist()
-            for k in range(0, n, self.frame_size):
-                m = min(self.frame_size, n - k)
-                stamp = _ts(time.time_ns())
-                frame = [{"T": "t", "S": names[w], "i": tid + j, "x": "V", "p": prices[w], "s": 100, "t": stamp,
-                          "c": ["@"], "z": "C"} for j, w in enumerate(which[k:k + m])]
-                tid += m
-                await ws.send(packer.pack(frame))
-            self.stats.trades_sent += n
+            while credit >= self.frame_size:
+                credit -= self.frame_size
+                k += 1
+                await ws.send(templates[k % len(templates)].replace(mark, msgpack.packb(_ts(time.time_ns()))))
+                self.stats.trades_sent += self.frame_size
 
 
 def replay_trades(market: MockMarket, day: date, symbols: list[str]) -> Iterator[tuple[str, int, float, float, int]]:

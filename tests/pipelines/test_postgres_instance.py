@@ -23,8 +23,15 @@ def test_postgres_instance_runs_a_materialization_and_reads_its_events_back(
 
     instance = dg.DagsterInstance.get()
     try:
-        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
+        from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
+
+        assert isinstance(instance.run_storage, PostgresRunStorage)
+        assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+        # a run worker rebuilds the instance from its ref: same storages
+        ref_instance = dg.DagsterInstance.from_ref(instance.get_ref())
+        assert isinstance(ref_instance.event_log_storage, PostgresEventLogStorage)
+        assert ref_instance.event_log_storage.postgres_url.startswith("postgresql+psycopg2://")
+        ref_instance.dispose()
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         instance.add_dynamic_partitions("symbols", ["AAPL"])
         result = dg.materialize(
@@ -42,8 +49,9 @@ def test_postgres_instance_runs_a_materialization_and_reads_its_events_back(
         assert mat is not None and mat.partition == "2024-01-02|AAPL"
         assert mat.metadata["rows"].value == 390
         events = again.all_logs(result.run_id)
-        kinds = {e.dagster_event.event_type_value for e in events if e.dagster_event}
-        assert {"RUN_START", "STEP_SUCCESS", "ASSET_MATERIALIZATION", "RUN_SUCCESS"} <= kinds
+        kinds = {e.dagster_event.event_type for e in events if e.dagster_event}
+        assert {dg.DagsterEventType.RUN_START, dg.DagsterEventType.STEP_SUCCESS,
+                dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.RUN_SUCCESS} <= kinds
         run = again.get_run_by_id(result.run_id)
         assert run is not None and run.is_success
         again.dispose()

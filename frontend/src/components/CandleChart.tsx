@@ -149,7 +149,6 @@ export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [],
       ctrlRef.current = null;
     };
     // The chart is created once; timeframe/theme changes are applied below.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
 
   useEffect(() => ctrlRef.current?.setTheme(dark), [dark]);

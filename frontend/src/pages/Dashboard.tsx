@@ -6,7 +6,7 @@ import { useNavigate, useSearchParams } from 'react-router';
 import { api, type EnrichedCandle } from '../api/endpoints';
 import CandleChart from '../components/CandleChart';
 import { SymbolSelect, TimeframeSelect } from '../components/Pickers';
-import { Card, EmptyState, ErrorState, Spinner, errorMessage } from '../components/ui';
+import { Card, EmptyState, ErrorState, LoadingBlock, Spinner, errorMessage } from '../components/ui';
 import { Watchlist } from '../components/Watchlist';
 import { useLiveCandles, LOOKBACK_DAYS } from '../hooks/useLiveCandles';
 import { activeSymbols, useSymbols } from '../hooks/useSymbols';
@@ -121,7 +121,7 @@ export default function Dashboard() {
   const watch = useMemo(() => {
     const wanted = settings.defaultSymbols.length ? settings.defaultSymbols : active;
     return wanted.slice(0, 16);
-  }, [settings.defaultSymbols, active.join(',')]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [settings.defaultSymbols, active.join(',')]);
 
   const symbol = (params.get('symbol') ?? watch[0] ?? '').toUpperCase();
   const tfParam = params.get('tf');
@@ -227,6 +227,15 @@ export default function Dashboard() {
                   .
                 </span>
               </EmptyState>
+            ) : !symbol && symbolsQ.isError ? (
+              <div className="flex h-[420px] flex-col items-center justify-center gap-3 p-4 sm:h-[540px] xl:h-[600px]">
+                <ErrorState title="Cannot load the symbols" error={symbolsQ.error} onRetry={() => symbolsQ.refetch()} />
+                <button type="button" className="text-sm font-medium text-sky-700 underline dark:text-sky-400" onClick={() => navigate('/settings')}>
+                  Check the API base URL and key in Settings
+                </button>
+              </div>
+            ) : !symbol ? (
+              <LoadingBlock label="Loading symbols" className="h-[420px] sm:h-[540px] xl:h-[600px]" />
             ) : (
               <>
                 <CandleChart bars={candles.bars} timeframe={timeframe} symbol={symbol} lines={lines} markers={markers} focusTime={atEpoch} patterns={patternMap} dataKey={candles.key} />

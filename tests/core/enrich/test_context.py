@@ -10,7 +10,7 @@ import pytest
 import talib
 
 from jonbu_core.enrich import enrich_candles, enrich_table
-from jonbu_core.enrich.plan import P
+from jonbu_core.enrich.params import P
 from jonbu_core.enrich.swings import find_pivots
 
 from ._data import flat_noise, gbm, shaped

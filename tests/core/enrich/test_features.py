@@ -7,7 +7,7 @@ import pyarrow as pa
 
 from jonbu_core.enrich import enrich_candles, enrich_table
 from jonbu_core.enrich.engine import cached_plan
-from jonbu_core.enrich.plan import FEATURE_NAMES, FEATURES
+from jonbu_core.enrich.features import FEATURE_NAMES, FEATURES
 from jonbu_core.enrich.registry import parse_indicator_spec
 
 from ._data import gbm

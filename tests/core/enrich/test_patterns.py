@@ -8,7 +8,7 @@ import talib
 
 from jonbu_core.enrich import enrich_candles, enrich_table
 from jonbu_core.enrich.candles import CANDLE_BY_NAME, CANDLES
-from jonbu_core.enrich.engine import CHART_NAMES, RANDOM_WALK_MAX_RATE
+from jonbu_core.enrich.patterns import CHART_NAMES, RANDOM_WALK_MAX_RATE
 
 from ._data import flat_noise, gbm, shaped
 
