@@ -41,6 +41,7 @@ Key = tuple[str, str]
 CLOSE_TOO_SLOW = 1013
 CLOSE_GOING_AWAY = 1001
 CLOSE_IDLE = 4408
+_YIELD_EVERY = 32
 
 
 @dataclass(frozen=True)
@@ -126,13 +127,21 @@ class Client:
 
     # ------------------------------------------------------------- writer
     async def run_writer(self) -> None:
-        """Drain the queue into the socket until the client is closed."""
+        """Drain the queue into the socket until the client is closed.
+
+        A send that does not block does not yield to the event loop, so a long queue
+        yields every :data:`_YIELD_EVERY` messages to keep the other clients' writers fair.
+        """
         q = self.queue
         ws = self.ws
-        metrics = self.hub.metrics
+        sent_metric = self.hub.metrics.ws_sent
+        unflushed = 0
         try:
             while not self.closed:
                 if not q:
+                    if unflushed:
+                        sent_metric.inc(unflushed)
+                        unflushed = 0
                     self.wake.clear()
                     await self.wake.wait()
                     continue
@@ -143,12 +152,19 @@ class Client:
                     continue
                 await ws.send_text(item.text)
                 self.sent += 1
-                metrics.ws_sent.inc()
+                unflushed += 1
+                if unflushed >= _YIELD_EVERY:
+                    sent_metric.inc(unflushed)
+                    unflushed = 0
+                    await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send
             logger.debug("ws writer ended: %s", exc)
             self.hub.drop(self, "send_failed")
+        finally:
+            if unflushed:
+                sent_metric.inc(unflushed)
 
     async def close(self, code: int, reason: str, timeout: float) -> None:
         """Stop the writer and close the socket (bounded wait for a stuck peer)."""

@@ -68,9 +68,13 @@ def export_rag(
     from jonbu_cli.common import settings as load_settings
     from jonbu_core.rag.embedder import get_embedder
     from jonbu_core.rag.export import export_rag as run_export
+    from jonbu_core.timeframe import parse_timeframe
+    from jonbu_core.timeutil import parse_range
 
     settings = load_settings()
     syms = _symbols(symbols)
+    parse_timeframe(timeframe)
+    parse_range(start, end)  # fail on a bad range before loading the model
     out = err_console if as_json else console
     with out.status("loading the embedding model…"):
         embedder = get_embedder(settings)

@@ -53,6 +53,7 @@ def serve(
             "process (`jonbu-ohlcv up`); run `jonbu-ohlcv stream` with JONBU_BUS=redis to feed it.[/]"
         )
     console.print(f"jonbu-ohlcv API on http://{host}:{the_port}/  (docs: http://{host}:{the_port}/docs)")
+    _exit_cleanly_on_stop()
     uvicorn.run(
         "jonbu_api.main:create_app",
         factory=True,
@@ -67,3 +68,22 @@ def serve(
         # Fan-out sends one small frame per client: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
     )
+
+
+def _exit_cleanly_on_stop() -> None:
+    """Make SIGTERM/SIGINT end the process with status 0 once uvicorn has shut down.
+
+    uvicorn drains in-flight requests and closes WebSockets on a signal, then restores
+    the previous handlers and raises the signal again, so with the default handlers the
+    process died with 143 (SIGTERM) or 130 (SIGINT) after a clean shutdown. A stop that
+    was asked for is a clean exit: these handlers turn the re-raised signal (and one
+    arriving before uvicorn took over) into ``SystemExit(0)``.
+    """
+    import signal
+    import sys
+
+    def stop(signum: int, frame: object) -> None:
+        sys.exit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)

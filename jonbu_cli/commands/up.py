@@ -139,6 +139,37 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
         proc.wait()
 
 
+def _server_class() -> Any:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, minus its habit of re-raising SIGTERM after shutdown.
+
+        uvicorn re-raises the captured signal once it has stopped, which kills the
+        process (exit 143) before the stream daemon is flushed. Here a signal only
+        asks the server to exit; ``up`` then stops everything else and exits 0.
+        """
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            loop = asyncio.get_running_loop()
+            sigs = (signal.SIGINT, signal.SIGTERM)
+            for sig in sigs:
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            try:
+                yield
+            finally:
+                for sig in sigs:
+                    loop.remove_signal_handler(sig)
+
+        def _on_signal(self, sig: int) -> None:
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    return Server
+
+
 async def _serve(
     settings: Any, store: Any, host: str, port: int, stream: bool, dagster_port: int | None
 ) -> None:
@@ -155,7 +186,7 @@ async def _serve(
 
         daemon = StreamDaemon(settings, store, bus)
     app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None)
-    server = uvicorn.Server(
+    server = _server_class()(
         uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
                        timeout_graceful_shutdown=10)
     )

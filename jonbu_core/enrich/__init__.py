@@ -11,6 +11,16 @@ TA-Lib (its Function API for ranges, its streaming API for one new bar at a time
 is the engine for indicators and candlestick patterns; chart patterns, levels,
 regime, features and confidence are ours. Nothing here imports a web or
 orchestration framework.
+
+Modules: :mod:`.registry` (indicator catalogue, spec parsing, warm-up),
+:mod:`.anchors` (session/month-anchored VWAP and OBV), :mod:`.candles` and
+:mod:`.patterns` (candlestick and chart patterns), :mod:`.swings` /
+:mod:`.swing_state` (pivots, double tops/bottoms, levels), :mod:`.context`,
+:mod:`.features`, :mod:`.confidence`, :mod:`.params` (their fixed parameters),
+:mod:`.graph` / :mod:`.ops` / :mod:`.plan` (one dataflow graph shared by both
+paths), :mod:`.engine` and :mod:`.batch` (vectorised path), :mod:`.stepper` and
+:mod:`.incremental` (one bar at a time), :mod:`.service` (store-backed ranges),
+:mod:`.models` (the pydantic output).
 """
 
 from __future__ import annotations

@@ -75,14 +75,13 @@ class AnchorClock:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._lo = 0.0
-        self._hi = -1.0
+        self._lo = datetime.max.replace(tzinfo=UTC)
+        self._hi = datetime.min.replace(tzinfo=UTC)
         self._id = 0
 
     def id_of(self, ts: datetime) -> int:
         """The anchor id of ``ts`` (timezone-aware); same numbering as :func:`anchor_ids`."""
-        t = ts.timestamp()
-        if self._lo <= t < self._hi:
+        if self._lo <= ts < self._hi:
             return self._id
         local = ts.astimezone(EXCHANGE_TZ)
         d = local.date()
@@ -98,8 +97,8 @@ class AnchorClock:
             start = date(d.year, 1, 1)
             end = date(d.year + 1, 1, 1)
             ident = d.year
-        self._lo = _local_midnight(start).timestamp()
-        self._hi = _local_midnight(end).timestamp()
+        self._lo = _local_midnight(start)
+        self._hi = _local_midnight(end)
         self._id = ident
         return ident
 

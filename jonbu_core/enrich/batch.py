@@ -161,35 +161,37 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
     if first >= n:
         return []
     plan, s = res.plan, res.series
-    rows = range(first, n)
+    m = n - first
     now = processed_at or datetime.now(UTC)
     meta = metadata if metadata is not None else make_metadata(res.plan.specs)
-    tcols = {c: res.table.column(c).slice(first).to_pylist() for c in CANDLE_COLUMNS if c != "ts"}
+    cols = [c for c in CANDLE_COLUMNS if c != "ts"]
+    candle_rows = zip(*(res.table.column(c).slice(first).to_pylist() for c in cols), strict=True)
     ts = res.ts_us[first:].tolist()
-    ind = {k: _none_if_nan(v[first:].tolist()) for k, v in res.indicators.items()}
-    pats: list[list[Pattern]] = [[] for _ in rows]
+    ind_keys = list(res.indicators)
+    ind_rows = zip(*(_none_if_nan(v[first:].tolist()) for v in res.indicators.values()), strict=True)
+    pats: list[list[Pattern]] = [[] for _ in range(m)]
     for info, arr in zip(CANDLES, res.cdl, strict=True):
         part = arr[first:]
-        for i in np.flatnonzero(part).tolist():
+        for i in np.flatnonzero(part != 0).tolist():
             pats[i].append(candle_pattern(info, int(part[i])))
     for name in CHART_NAMES:
         part = res.chart[name][first:]
         for i in np.flatnonzero(part > 0).tolist():
             pats[i].append(chart_pattern(name, float(part[i])))
-    regime = s[plan.s["regime"]][first:].astype(np.int64).tolist()
-    tdir = s[plan.s["trend_direction"]][first:].astype(np.int64).tolist()
-    ctx_num = {k: _none_if_nan(s[plan.s[k]][first:].tolist()) for k in CONTEXT_NUMBERS}
+    regime = [REGIMES[x] for x in s[plan.s["regime"]][first:].astype(np.int64).tolist()]
+    tdir = [TREND_DIRECTIONS[x] for x in s[plan.s["trend_direction"]][first:].astype(np.int64).tolist()]
+    ctx_rows = zip(*(_none_if_nan(s[plan.s[k]][first:].tolist()) for k in CONTEXT_NUMBERS), strict=True)
     bias = res.agg["bias"][first:].tolist()
     conf = res.agg["confidence"][first:].tolist()
     close = res.series["close"][first:].tolist()
     atr = s[plan.s["atr"]][first:].tolist()
     ev = res.levels.event_of_bar[first:].tolist()
     lv_price, lv_touch, lv_count = res.levels.price, res.levels.touches, res.levels.count
-    feats = {k: res.features[k][first:].tolist() for k in FEATURE_NAMES}
-    fstart = plan.feature_lookback
+    fskip = max(0, min(plan.feature_lookback - first, m))
+    feat_rows = zip(*(res.features[k][first + fskip:].tolist() for k in FEATURE_NAMES), strict=True)
     out: list[EnrichedCandle] = []
     level_cache: dict[int, tuple[list[float], list[int]]] = {}
-    for r in range(len(rows)):
+    for r, (crow, irow, nrow) in enumerate(zip(candle_rows, ind_rows, ctx_rows, strict=True)):
         e = ev[r]
         lv = level_cache.get(e)
         if lv is None:
@@ -197,16 +199,15 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
             lv = (lv_price[e, :k].tolist(), lv_touch[e, :k].tolist())
             level_cache[e] = lv
         support, resistance = split_levels(lv[0], lv[1], close[r], atr[r])
-        ctx = fast_model(MarketContext, {
-            "regime": REGIMES[regime[r]], "trend_direction": TREND_DIRECTIONS[tdir[r]],
-            **{k: ctx_num[k][r] for k in CONTEXT_NUMBERS},
-            "support": support, "resistance": resistance, "signal_bias": bias[r]})
-        candle = fast_model(Candle, {"ts": _ts(ts[r]), **{c: tcols[c][r] for c in tcols}})
-        features = {k: feats[k][r] for k in FEATURE_NAMES} if first + r >= fstart else {}
+        ctx = dict(zip(CONTEXT_NUMBERS, nrow, strict=True))
+        ctx = {"regime": regime[r], "trend_direction": tdir[r], **ctx, "support": support,
+               "resistance": resistance, "signal_bias": bias[r]}
+        candle = fast_model(Candle, {"ts": _ts(ts[r]), **dict(zip(cols, crow, strict=True))})
+        features = dict(zip(FEATURE_NAMES, next(feat_rows), strict=True)) if r >= fskip else {}
         out.append(fast_model(EnrichedCandle, {
-            "ohlcv": candle, "indicators": {k: ind[k][r] for k in ind}, "patterns": pats[r],
-            "context": ctx, "features": features, "confidence": conf[r], "processed_at": now,
-            "metadata": meta}))
+            "ohlcv": candle, "indicators": dict(zip(ind_keys, irow, strict=True)), "patterns": pats[r],
+            "context": fast_model(MarketContext, ctx), "features": features, "confidence": conf[r],
+            "processed_at": now, "metadata": meta}))
     return out
 
 

@@ -21,6 +21,8 @@ Definitions (parameters in :class:`~jonbu_core.enrich.params.Params`):
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from jonbu_core.enrich.graph import Graph
 from jonbu_core.enrich.models import Level, fast_model
 from jonbu_core.enrich.params import P
@@ -61,17 +63,12 @@ def declare_context(g: Graph) -> dict[str, str]:
 def split_levels(prices: list[float], touches: list[int], close: float, atr: float
                  ) -> tuple[list[Level], list[Level]]:
     """Support (at or below the close, nearest first) and resistance from ascending levels."""
-    support: list[Level] = []
-    resistance: list[Level] = []
-    shown = P.levels_shown
+    cut = bisect_right(prices, close)
+    lo = max(0, cut - P.levels_shown)
+    hi = min(len(prices), cut + P.levels_shown)
     pos_atr = atr > 0
-    for p, t in zip(prices, touches, strict=True):
-        if p > close:
-            if len(resistance) < shown:
-                resistance.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
-                    (p - close) / atr if pos_atr else 0.0)}))
-        else:
-            support.append(fast_model(Level, {"price": p, "touches": t, "distance_atr": (
-                (close - p) / atr if pos_atr else 0.0)}))
-    support.reverse()
-    return support[:shown], resistance
+    support = [fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
+        (close - prices[i]) / atr if pos_atr else 0.0)}) for i in range(cut - 1, lo - 1, -1)]
+    resistance = [fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
+        (prices[i] - close) / atr if pos_atr else 0.0)}) for i in range(cut, hi)]
+    return support, resistance

@@ -9,18 +9,22 @@
 from __future__ import annotations
 
 import logging
+import os
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import talib
 
 from jonbu_core.enrich import swings
 from jonbu_core.enrich.anchors import anchor_ids, anchor_kind, anchored
 from jonbu_core.enrich.confidence import combine_vector
 from jonbu_core.enrich.features import bias01_vector, dist01_vector
-from jonbu_core.enrich.graph import base_series, evaluate
+from jonbu_core.enrich.graph import PARALLEL_MIN_BARS, base_series, evaluate, thread_pool
+from jonbu_core.enrich.params import P
 from jonbu_core.enrich.patterns import CHART_PATTERNS, GRAPH_CHART, aggregate_candles
 from jonbu_core.enrich.plan import Plan, build_plan
 from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpec
@@ -126,17 +130,21 @@ def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = 
     plan = cached_plan(tuple(specs))
     n = len(ts_us)
     base = base_series(cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], cols["vwap"])
-    series = evaluate(plan.graph, base)
+    high, low, close = cols["high"], cols["low"], cols["close"]
+    parallel = n >= PARALLEL_MIN_BARS and (os.cpu_count() or 1) > 1
+    swing_job: Future[_Swings] | None = None
+    if parallel:  # the swing stage only needs ATR: run it beside the graph's TA-Lib calls
+        atr0 = talib.ATR(high, low, close, P.atr) if n else np.zeros(0)
+        swing_job = thread_pool().submit(_swing_stage, high, low, close, atr0)
+    series = evaluate(plan.graph, base, parallel)
     kind = anchor_kind(timeframe, ts_us)
     a_vwap, a_obv = anchored(base["price"], base["pv"], base["volume"], base["sv"], anchor_ids(ts_us, kind))
     indicators: dict[str, FArray] = {}
     for key, name in plan.indicators.items():
         indicators[key] = a_vwap if name == ANCHORED_VWAP else (a_obv if name == ANCHORED_OBV else series[name])
-    high, low, close = cols["high"], cols["low"], cols["close"]
     atr = series[plan.s["atr"]]
-    ph, pl = swings.find_pivots(high, low)
-    hh, ll = swings.structure(ph, pl, high, low, atr, n)
-    top, bottom = swings.double_patterns(ph, pl, high, low, close, atr)
+    sw = swing_job.result() if swing_job is not None else _swing_stage(high, low, close, atr)
+    ph, pl, hh, ll, top, bottom, lv, nearest = sw
     chart = {name: series[plan.chart[name]] for name in GRAPH_CHART}
     chart.update(double_top=top, double_bottom=bottom, higher_highs=hh, lower_lows=ll)
     cdl = [series[name] for name in plan.candles]
@@ -148,13 +156,23 @@ def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = 
         np.maximum(target, chart[name], out=target)
     bias, confidence = combine_vector(series[plan.s["vote_sum"]], float(len(plan.votes)), cdl_bull, cdl_bear,
                                       chart_bull, chart_bear)
-    lv = swings.levels(ph, pl, high, low, atr)
-    nearest = swings.nearest_levels(lv, close, atr)
     agg = {"cdl_bull": cdl_bull, "cdl_bear": cdl_bear, "chart_bull": chart_bull, "chart_bear": chart_bear,
            "bias": bias, "confidence": confidence}
     features = _features(plan, series, agg, nearest)
     return BatchResult(plan, table, ts_us, series, indicators, chart, cdl, agg, lv, nearest, features, kind,
                        extra={"pivots": (ph, pl)})
+
+
+_Swings = tuple[IArray, IArray, FArray, FArray, FArray, FArray, swings.Levels, dict[str, FArray]]
+
+
+def _swing_stage(high: FArray, low: FArray, close: FArray, atr: FArray) -> _Swings:
+    """Pivots, structure, double tops/bottoms, levels and the nearest levels."""
+    ph, pl = swings.find_pivots(high, low)
+    hh, ll = swings.structure(ph, pl, high, low, atr, len(close))
+    top, bottom = swings.double_patterns(ph, pl, high, low, close, atr)
+    lv = swings.levels(ph, pl, high, low, atr)
+    return ph, pl, hh, ll, top, bottom, lv, swings.nearest_levels(lv, close, atr)
 
 
 def _features(plan: Plan, series: dict[str, np.ndarray[Any, Any]], agg: dict[str, FArray],

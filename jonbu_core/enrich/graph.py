@@ -224,7 +224,8 @@ PARALLEL_MIN_BARS = 50_000
 _POOL: ThreadPoolExecutor | None = None
 
 
-def _pool() -> ThreadPoolExecutor:
+def thread_pool() -> ThreadPoolExecutor:
+    """The shared pool of the batch path (one worker per core, at most 4)."""
     global _POOL
     if _POOL is None:
         _POOL = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)),
@@ -257,7 +258,7 @@ def evaluate(graph: Graph, series: dict[str, FArray], parallel: bool | None = No
         parallel = n >= PARALLEL_MIN_BARS and (os.cpu_count() or 1) > 1
     pending: dict[str, Future[tuple[np.ndarray[Any, Any], ...]]] = {}
     if parallel:
-        pool = _pool()
+        pool = thread_pool()
         for node in graph.nodes:
             if isinstance(node, TaCall) and all(s in series for s in node.inputs):
                 pending[node.name] = pool.submit(_call, node, [series[s] for s in node.inputs], n)

@@ -176,10 +176,9 @@ class IncrementalEnricher:
         if not (isfinite(o) and isfinite(h) and isfinite(lo) and isfinite(c) and isfinite(v)):
             raise InvalidInputError(f"candle at {candle.ts} has non-finite values")
         base = base_scalars(o, h, lo, c, v, candle.vwap, self.prev_close)
+        extra: tuple[Any, ...] = ()
         if self._has_anchored:
             extra = self.anchored.step(self.clock.id_of(candle.ts), base[5], base[6], v, base[7], commit)
-        else:
-            extra = ()
         indicators, features, ctx, atr, votes, chart_vals, cdl_vals = self.stepper.step(base, extra, commit)
         top, bottom, hh, ll, level_prices, level_touches = (
             self.swing if commit else self.swing.clone()).step(h, lo, c, atr)

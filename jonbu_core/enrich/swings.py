@@ -191,12 +191,14 @@ def levels(ph: IArray, pl: IArray, high: FArray, low: FArray, atr: FArray) -> Le
         cnt[:, c] = np.where(new[:, c], 1, cnt[:, c - 1] + 1)
     end = present.copy()
     end[:, :-1] &= new[:, 1:] | ~present[:, 1:]
-    price = np.where(end, acc / cnt, np.nan)
-    touches = np.where(end, cnt, 0)
-    order = np.argsort(~end, axis=1, kind="stable")  # levels first, in ascending order
-    price = np.take_along_axis(price, order, axis=1)
-    touches = np.take_along_axis(touches, order, axis=1)
-    return Levels(ev_of_bar.astype(np.int64), price, touches.astype(np.int64), end.sum(axis=1).astype(np.int64))
+    # compact: each row's levels first, ascending, NaN after
+    rr, cc = np.nonzero(end)
+    pos = np.cumsum(end, axis=1)[rr, cc] - 1
+    price = np.full(srt.shape, np.nan)
+    touches = np.zeros(srt.shape, dtype=np.int64)
+    price[rr, pos] = acc[rr, cc] / cnt[rr, cc]
+    touches[rr, pos] = cnt[rr, cc]
+    return Levels(ev_of_bar.astype(np.int64), price, touches, end.sum(axis=1).astype(np.int64))
 
 
 def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:

@@ -144,14 +144,24 @@ def feature_order(candles: Sequence[EnrichedCandle]) -> list[str]:
     return names + sorted(extra)
 
 
+def _enrich_attr(name: str, modules: tuple[str, ...]) -> Any:
+    """``name`` from the first enrichment module that defines it (``None`` otherwise)."""
+    for mod in modules:
+        try:
+            value = getattr(importlib.import_module(mod), name, None)
+        except ImportError:
+            continue
+        if value is not None:
+            return value
+    return None
+
+
 def _feature_rules() -> tuple[dict[str, str], int | None]:
-    """``{feature: "fixed"|"minmax"}`` and the min-max window, from the enrichment's plan."""
-    try:
-        plan: Any = importlib.import_module("jonbu_core.enrich.plan")
-    except ImportError:
-        return {}, None
-    rules = {str(name): str(rule) for name, rule in getattr(plan, "FEATURES", ())}
-    window = getattr(getattr(plan, "P", None), "norm_window", None)
+    """``{feature: "fixed"|"minmax"}`` and the min-max window, from the enrichment."""
+    feats = _enrich_attr("FEATURES", ("jonbu_core.enrich.features", "jonbu_core.enrich.plan"))
+    rules = {str(name): str(rule) for name, rule in (feats or ())}
+    params = _enrich_attr("P", ("jonbu_core.enrich.params", "jonbu_core.enrich.plan"))
+    window = getattr(params, "norm_window", None)
     return rules, int(window) if window is not None else None
 
 

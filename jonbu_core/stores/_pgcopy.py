@@ -18,6 +18,7 @@ structured dtypes instead:
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -60,16 +61,22 @@ def encode_bars(table: pa.Table) -> bytes:
 
     The stream's columns are :data:`COPY_COLUMNS`; row order is not kept.
     """
+    return b"".join(iter_encode_bars(table))
+
+
+def iter_encode_bars(table: pa.Table) -> Iterator[bytes | memoryview]:
+    """:func:`encode_bars` in pieces (header, one block per group, trailer): no big copy."""
     df = pl.from_arrow(table.select(list(COPY_COLUMNS)))
     assert isinstance(df, pl.DataFrame)
+    yield HEADER
     if df.height == 0:
-        return HEADER + TRAILER
+        yield TRAILER
+        return
     df = df.with_columns(
         pl.col("ts").dt.epoch("us").alias("_us"),
         pl.col("trade_count").is_null().alias("_tcn"),
         pl.col("vwap").is_null().alias("_vwn"),
     )
-    parts: list[bytes] = [HEADER]
     for (symbol, timeframe, source, tc_null, vw_null), grp in df.group_by(
         "symbol", "timeframe", "source", "_tcn", "_vwn", maintain_order=True
     ):
@@ -98,9 +105,8 @@ def encode_bars(table: pa.Table) -> bytes:
         arr["l_vwap"] = -1 if vw_null else 8
         if not vw_null:
             arr["vwap"] = grp.get_column("vwap").to_numpy()
-        parts.append(arr.tobytes())
-    parts.append(TRAILER)
-    return b"".join(parts)
+        yield arr.data.cast("B")
+    yield TRAILER
 
 
 def decode_bars(data: bytes | bytearray | memoryview, symbol: str, timeframe: str) -> pa.Table | None:

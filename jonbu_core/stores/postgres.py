@@ -31,7 +31,7 @@ import psycopg
 import pyarrow as pa
 from psycopg import errors as pgerr
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from jonbu_core.errors import StoreError
 from jonbu_core.models import BAR_SCHEMA, QUARANTINE_SCHEMA, SymbolInfo, normalize_symbol
@@ -112,8 +112,13 @@ class PostgresStore(StoreBase):
             raise StoreError(f"cannot open the PostgreSQL store: {_first_line(exc)}") from exc
         self._pool: ConnectionPool[Conn] = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=True, configure=self._configure,
-            kwargs={"connect_timeout": 10}, name="jonbu-store",
+            kwargs={"connect_timeout": 30}, name="jonbu-store",
         )
+        try:
+            self._pool.wait(timeout=60)  # the first query does not pay for connecting
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise StoreError(f"cannot open the PostgreSQL store: no connection within 60 s ({exc})") from exc
 
     @staticmethod
     def _configure(conn: Conn) -> None:
@@ -140,9 +145,9 @@ class PostgresStore(StoreBase):
     @staticmethod
     def _copy_in(conn: Conn, table: str, good: pa.Table) -> None:
         stmt = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(sql.Identifier(table), _COLS)
-        payload = _pgcopy.encode_bars(good)
         with conn.cursor() as cur, cur.copy(stmt) as copy:
-            copy.write(payload)
+            for chunk in _pgcopy.iter_encode_bars(good):
+                copy.write(chunk)
 
     @staticmethod
     def _copy_out(conn: Conn, query: sql.Composed) -> bytearray:

@@ -118,5 +118,9 @@ def test_training_dataset(stored: dict[str, Any], instance: Any, data_dir: Path)
     manifest = json.loads((root / "_manifest.json").read_text())
     assert manifest["horizons_bars"] == [1, 4, 16]
     assert [c["name"] for c in manifest["columns"] if c["name"] in day.column_names] == day.column_names
-    meta = result.get_asset_materialization_events()[0].event_specific_data.materialization.metadata
-    assert meta["rows"].value == 52
+    mats = {m.partition: m.event_specific_data.materialization.metadata
+            for m in result.get_asset_materialization_events()}
+    assert sorted(mats) == ["2024-01-03|AAPL", "2024-01-04|AAPL"]
+    assert mats["2024-01-03|AAPL"]["rows"].value == 26
+    assert mats["2024-01-04|AAPL"]["run_rows"].value == 52
+    assert mats["2024-01-04|AAPL"]["features"].value == len(manifest["columns"]) - 3 - 1 - 6

@@ -179,7 +179,7 @@ export function CandleChart({ bars, timeframe, symbol, lines = [], markers = [],
     if (focusedRef.current === key) return;
     focusedRef.current = key;
     if (focusTime !== null) ctrl.focusTime(focusTime);
-    else ctrl.showLast(Math.min(bars.length, 160));
+    else ctrl.showLast(160);
   }, [bars, focusTime, symbol, timeframe]);
 
   return (

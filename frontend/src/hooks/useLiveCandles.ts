@@ -94,6 +94,12 @@ export function useLiveCandles(symbol: string, timeframe: string, opts: LiveCand
           }
           if (msg.final) closed += 1;
           queue.push(bar);
+          if (queue.length > 2000) {
+            // A hidden tab gets no animation frames: keep only the latest update per bar.
+            const latest = new Map<number, Bar>();
+            for (const b of queue) latest.set(b.time, b);
+            queue = [...latest.values()].sort((a, b) => a.time - b.time);
+          }
           if (frame === null) frame = requestAnimationFrame(flush);
         })
       : () => undefined;

@@ -276,6 +276,10 @@ export class ChartController {
   /** Scroll so that the bar at `time` is centred, about `span` bars wide. */
   focusTime(time: number, span = 120): void {
     const bars = this.shown;
+    if (bars.length <= span) {
+      this.chart.timeScale().fitContent();
+      return;
+    }
     let idx = bars.findIndex((b) => b.time >= time);
     if (idx < 0) idx = bars.length - 1;
     this.chart.timeScale().setVisibleLogicalRange({ from: idx - span / 2, to: idx + span / 2 });
@@ -285,6 +289,10 @@ export class ChartController {
   showLast(count: number): void {
     const n = this.shown.length;
     if (n === 0) return;
+    if (n <= count) {
+      this.chart.timeScale().fitContent();
+      return;
+    }
     this.chart.timeScale().setVisibleLogicalRange({ from: n - count, to: n + 3 });
   }
 

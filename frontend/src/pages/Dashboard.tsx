@@ -199,7 +199,7 @@ export default function Dashboard() {
               <span className="num text-lg font-semibold" data-testid="last-price">
                 {formatPrice(last?.close)}
               </span>
-              <span className="num text-xs muted">{formatInt(candles.liveUpdates)} live updates</span>
+              <span className="num inline-block min-w-[7.5rem] text-xs muted">{formatInt(candles.liveUpdates)} live updates</span>
             </div>
             <div className="w-full">
               <IndicatorToggles selected={indicators} onChange={setIndicators} patterns={patterns} onPatterns={setPatterns} />

@@ -80,8 +80,8 @@ def training_dataset(
             )
     manifest = root / f"timeframe={config.timeframe}" / MANIFEST_NAME
     meta = clean({
-        "rows": total,
-        "dropped_rows": dropped,
+        "run_rows": total,
+        "run_dropped_rows": dropped,
         "features": features,
         "horizons": str(sorted(set(config.horizons))),
         "manifest": str(manifest) if manifest.exists() else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from jonbu_core.enrich import enrich_candles, enrich_table
 from jonbu_core.enrich.engine import cached_plan
@@ -62,3 +63,12 @@ def test_parallel_and_serial_graph_evaluation_are_identical() -> None:
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_parallel_batch_path_equals_serial(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jonbu_core.enrich.engine as engine
+
+    bars = gbm(4000, seed=35, vwap=True)
+    serial = enrich_table(bars)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BARS", 1000)
+    assert enrich_table(bars).equals(serial)

@@ -84,3 +84,29 @@ def test_bad_updates_are_refused_without_changing_state() -> None:
     with pytest.raises(InvalidInputError, match="non-finite"):
         enr.update(nan)
     assert as_candle(rows[201]).ts - as_candle(rows[200]).ts == timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("kind", ["constant", "zero_volume", "steps"])
+def test_degenerate_bars_stay_finite_and_paths_agree(kind: str) -> None:
+    import numpy as np
+
+    from ._data import minute_ts, table
+
+    n = 700
+    if kind == "constant":
+        px = np.full(n, 50.0)
+        o = h = lo = c = px
+        v = np.full(n, 100.0)
+    elif kind == "zero_volume":
+        b = gbm(n, seed=8)
+        o, h, lo, c = (b.column(k).to_numpy() for k in ("open", "high", "low", "close"))
+        v = np.zeros(n)
+    else:  # a staircase: long flat stretches then jumps
+        c = 100.0 + np.repeat(np.arange(n // 50), 50)[:n].astype(float)
+        o, h, lo = c.copy(), c + 0.0, c - 0.0
+        v = np.where(np.arange(n) % 50 == 0, 1000.0, 0.0)
+    bars = table(minute_ts(n), o, h, lo, c, v)
+    batch = enrich_candles(bars, None, timeframe="1m")
+    assert all(0.0 <= x <= 1.0 for ec in batch for x in ec.features.values())
+    assert sum(bool(ec.features) for ec in batch) > n // 2
+    assert _compare(bars, None, 150, "1m") == n - 150

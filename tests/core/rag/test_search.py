@@ -61,9 +61,10 @@ def _candle(tf: str, i: int, rsi: float, pats: list[Pattern], ctx: MarketContext
                     patterns=pats, context=ctx, confidence=0.5)
 
 
-@pytest.fixture
-def rag(tmp_path: Path, embedder: SentenceTransformerEmbedder) -> LanceRagStore:
-    store = LanceRagStore(tmp_path / "lancedb")
+@pytest.fixture(scope="module")
+def rag(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbedder) -> LanceRagStore:
+    """The fixture set embedded once for the module (searches do not modify it)."""
+    store = LanceRagStore(tmp_path_factory.mktemp("search") / "lancedb")
     bundles = [build_bundle(_candle(tf, i, rsi, pats, ctx), sym, tf) for sym, tf, i, rsi, pats, ctx in CASES]
     store.upsert(embed_rows(narrative_rows(bundles), embedder))
     store.ensure_indexes()
@@ -125,7 +126,8 @@ def test_public_search_function(data_dir: Path, embedder: SentenceTransformerEmb
     clear_rag_store_cache()
     assert search(settings, "hammer") == []  # nothing exported yet
     store = open_rag_store(settings)
-    bundles = [build_bundle(_candle(tf, i, rsi, pats, ctx), sym, tf) for sym, tf, i, rsi, pats, ctx in CASES]
+    bundles = [build_bundle(_candle(tf, i, rsi, pats, ctx), sym, tf)
+               for sym, tf, i, rsi, pats, ctx in CASES if sym == "AAPL"]
     store.upsert(embed_rows(narrative_rows(bundles), embedder))
     store.ensure_indexes()
     results = search(settings, "hammer reversal with oversold RSI", symbol="AAPL", timeframe="15m",
