@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from jonbu_core.stores.base import BarStore
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 OUTPUT_FORMATS = ("table", "json", "csv", "parquet")
 

@@ -16,6 +16,7 @@ Table columns, in order:
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -191,6 +192,26 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
     feat_rows = zip(*(res.features[k][first + fskip:].tolist() for k in FEATURE_NAMES), strict=True)
     out: list[EnrichedCandle] = []
     level_cache: dict[int, tuple[list[float], list[int]]] = {}
+    ckeys = ("ts", *cols)
+    # The objects are acyclic: suspend the cyclic GC, which would otherwise rescan the
+    # growing result list over and over (it doubles the cost of a large range).
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        _build(out, level_cache, candle_rows, ind_rows, ctx_rows, feat_rows, ckeys, ts, ind_keys, pats, regime,
+               tdir, bias, conf, close, atr, ev, lv_price, lv_touch, lv_count, fskip, now, meta)
+    finally:
+        if gc_was_on:
+            gc.enable()
+    return out
+
+
+def _build(out: list[EnrichedCandle], level_cache: dict[int, tuple[list[float], list[int]]],
+           candle_rows: Any, ind_rows: Any, ctx_rows: Any, feat_rows: Any, ckeys: tuple[str, ...],
+           ts: list[int], ind_keys: list[str], pats: list[list[Pattern]], regime: list[str], tdir: list[str],
+           bias: list[float], conf: list[float], close: list[float], atr: list[float], ev: list[int],
+           lv_price: np.ndarray[Any, Any], lv_touch: np.ndarray[Any, Any], lv_count: np.ndarray[Any, Any],
+           fskip: int, now: datetime, meta: dict[str, Any]) -> None:
     for r, (crow, irow, nrow) in enumerate(zip(candle_rows, ind_rows, ctx_rows, strict=True)):
         e = ev[r]
         lv = level_cache.get(e)
@@ -199,16 +220,17 @@ def result_candles(res: BatchResult, first: int = 0, metadata: dict[str, Any] | 
             lv = (lv_price[e, :k].tolist(), lv_touch[e, :k].tolist())
             level_cache[e] = lv
         support, resistance = split_levels(lv[0], lv[1], close[r], atr[r])
-        ctx = dict(zip(CONTEXT_NUMBERS, nrow, strict=True))
-        ctx = {"regime": regime[r], "trend_direction": tdir[r], **ctx, "support": support,
-               "resistance": resistance, "signal_bias": bias[r]}
-        candle = fast_model(Candle, {"ts": _ts(ts[r]), **dict(zip(cols, crow, strict=True))})
+        ctx: dict[str, Any] = {"regime": regime[r], "trend_direction": tdir[r]}
+        ctx.update(zip(CONTEXT_NUMBERS, nrow, strict=True))
+        ctx["support"] = support
+        ctx["resistance"] = resistance
+        ctx["signal_bias"] = bias[r]
+        candle = fast_model(Candle, dict(zip(ckeys, (_ts(ts[r]), *crow), strict=True)))
         features = dict(zip(FEATURE_NAMES, next(feat_rows), strict=True)) if r >= fskip else {}
         out.append(fast_model(EnrichedCandle, {
             "ohlcv": candle, "indicators": dict(zip(ind_keys, irow, strict=True)), "patterns": pats[r],
             "context": fast_model(MarketContext, ctx), "features": features, "confidence": conf[r],
             "processed_at": now, "metadata": meta}))
-    return out
 
 
 def enrich_candles(bars: pa.Table, specs: str | list[IndicatorSpec] | None = None,

@@ -128,6 +128,13 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         from sentence_transformers import SentenceTransformer
 
+        try:  # no "Loading weights" progress bar on stderr
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+            pass
+
         if batch_size <= 0:
             raise ConfigError(f"JONBU_EMBEDDING_BATCH_SIZE: must be positive (got {batch_size})")
         if model is None:
@@ -139,6 +146,7 @@ class SentenceTransformerEmbedder:
         self.device = resolve_device(device)
         self.batch_size = batch_size
         self.chunk_size = max(batch_size, chunk_size)
+        self._lock = threading.Lock()
         started = time.perf_counter()
         try:
             self.model: Any = SentenceTransformer(source, device=self.device)
@@ -157,13 +165,16 @@ class SentenceTransformerEmbedder:
         )
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
-        out = self.model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            convert_to_numpy=True,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-        )
+        # one call at a time: the fast tokenizer is not safe to share between threads
+        # (the API answers searches from a thread pool)
+        with self._lock:
+            out = self.model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
         return np.ascontiguousarray(out, dtype=np.float32)
 
     def embed(self, texts: Sequence[str], *, progress: EmbedProgress | None = None) -> Vectors:

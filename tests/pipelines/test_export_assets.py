@@ -124,3 +124,23 @@ def test_training_dataset(stored: dict[str, Any], instance: Any, data_dir: Path)
     assert mats["2024-01-03|AAPL"]["rows"].value == 26
     assert mats["2024-01-04|AAPL"]["run_rows"].value == 52
     assert mats["2024-01-04|AAPL"]["features"].value == len(manifest["columns"]) - 3 - 1 - 6
+
+
+def test_export_definitions() -> None:
+    from jonbu_pipelines.definitions import defs
+
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    parents = {k: {p.to_user_string() for p in graph.get(dg.AssetKey(k)).parent_keys}
+               for k in ("candle_narratives", "candle_embeddings", "training_dataset")}
+    assert parents == {"candle_narratives": {"raw_bars_1m"}, "candle_embeddings": {"candle_narratives"},
+                       "training_dataset": {"raw_bars_1m"}}
+    raw = graph.get(dg.AssetKey("raw_bars_1m")).partitions_def
+    for key in parents:
+        node = graph.get(dg.AssetKey(key))
+        assert node.partitions_def == raw and node.description
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert {("candle_embeddings", "vector_dimension"), ("candle_embeddings", "no_duplicate_keys"),
+            ("candle_embeddings", "row_count_matches"), ("training_dataset", "features_in_unit_range")} <= checks
+    job = repo.get_job("export_job")
+    assert {n.name for n in job.nodes} >= {"candle_narratives", "candle_embeddings", "training_dataset"}

@@ -120,3 +120,15 @@ def test_get_embedder_caches_per_settings(
     finally:
         mod._CACHE.clear()
         mod._CACHE.update(saved)
+
+
+def test_concurrent_queries_from_threads(embedder: SentenceTransformerEmbedder) -> None:
+    """The API embeds queries from a thread pool: results must not depend on it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    queries = [f"hammer reversal {i} with oversold RSI" for i in range(8)]
+    expected = [embedder.embed_query(q) for q in queries]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(embedder.embed_query, queries))
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
