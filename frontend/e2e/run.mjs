@@ -173,8 +173,14 @@ async function runChecks(browser, base) {
   // Cumulative layout shift, measured by the browser itself.
   await context.addInitScript(() => {
     window.__cls = 0;
+    window.__shifts = [];
+    const describe = (n) => (n && n.nodeType === 1 ? `${n.tagName.toLowerCase()}${n.id ? `#${n.id}` : ''}.${String(n.className).split(' ').slice(0, 3).join('.')}` : String(n?.nodeName));
     new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if (!e.hadRecentInput) window.__cls += e.value;
+      for (const e of list.getEntries()) {
+        if (e.hadRecentInput) continue;
+        window.__cls += e.value;
+        window.__shifts.push({ t: Math.round(e.startTime), value: Number(e.value.toFixed(4)), nodes: (e.sources ?? []).map((x) => describe(x.node)) });
+      }
     }).observe({ type: 'layout-shift', buffered: true });
   });
 
@@ -211,11 +217,14 @@ async function runChecks(browser, base) {
     metrics.live_update_ms = Date.now() - start;
     // Let live data flow a little longer, then check nothing moved on the page because of it.
     const clsBefore = await page.evaluate(() => window.__cls);
+    const tBefore = await page.evaluate(() => performance.now());
     await page.waitForTimeout(3000);
     const clsLive = (await page.evaluate(() => window.__cls)) - clsBefore;
+    const shifts = await page.evaluate((t) => window.__shifts.filter((x) => x.t >= t), tBefore);
+    metrics.layout_shifts = await page.evaluate(() => window.__shifts);
     metrics.cls_total = Number((await page.evaluate(() => window.__cls)).toFixed(4));
     metrics.cls_during_live_updates = Number(clsLive.toFixed(4));
-    assert(clsLive < 0.01, `layout shifted while live data arrived (CLS ${clsLive.toFixed(4)})`);
+    assert(clsLive < 0.01, `layout shifted while live data arrived (CLS ${clsLive.toFixed(4)}: ${JSON.stringify(shifts)})`);
     const status = await page.$eval('[data-testid="connection"]', (el) => el.dataset.status);
     assert(status === 'open', `connection indicator says ${status}`);
     return `changed in ${metrics.live_update_ms} ms (close ${before.close} → ${after.close}, volume ${before.volume} → ${after.volume})`;

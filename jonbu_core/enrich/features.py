@@ -95,9 +95,9 @@ def declare_features(g: Graph, s: dict[str, str], chart: dict[str, str]) -> dict
     return f
 
 
-def dist01(d: float | None) -> float:
-    """A level distance in ATRs mapped from 0…10 (``None``: no level → 1)."""
-    return 1.0 if d is None else min(1.0, max(0.0, d / 10.0))
+def dist01(d: float) -> float:
+    """A level distance in ATRs mapped from 0…10 (no level: 1, see :func:`dist01_vector`)."""
+    return min(1.0, max(0.0, d / 10.0))
 
 
 def dist01_vector(d: FArray) -> FArray:

@@ -41,16 +41,25 @@ from jonbu_core.enrich.models import (
     Pattern,
     fast_model,
 )
-from jonbu_core.enrich.patterns import GRAPH_CHART, candle_pattern, chart_pattern
+from jonbu_core.enrich.patterns import CHART_PATTERNS, GRAPH_CHART, candle_pattern, chart_pattern
 from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpec, resolve_specs
 from jonbu_core.enrich.stepper import Stepper
 from jonbu_core.enrich.swing_state import SwingState
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import CANDLE_COLUMNS, Candle
 
-_CANDLE_INFO = [(c, {v: (candle_sign(c, v), candle_strength(c, v)) for v in (-200, -100, -80, 80, 100, 200)})
-                for c in CANDLES]
 _CANDLE_RANGE = range(len(CANDLES))
+_CANDLE_HITS: list[dict[int, tuple[Pattern, int, float]]] = [{} for _ in CANDLES]
+"""Per candlestick function: TA-Lib value -> (Pattern, sign, strength), filled on first sight."""
+_CHART_ORDER = (*GRAPH_CHART, "double_top", "double_bottom", "higher_highs", "lower_lows")
+_CHART_BULLISH = tuple(CHART_PATTERNS[name][0] == "bullish" for name in _CHART_ORDER)
+
+
+def _candle_hit(i: int, value: int) -> tuple[Pattern, int, float]:
+    info = CANDLES[i]
+    hit = (candle_pattern(info, int(value)), candle_sign(info, int(value)), candle_strength(info, int(value)))
+    _CANDLE_HITS[i][value] = hit
+    return hit
 _REGIME_NAME = {float(i): name for i, name in enumerate(REGIMES)}
 _TDIR_NAME = {float(i): name for i, name in enumerate(TREND_DIRECTIONS)}
 
@@ -182,34 +191,30 @@ class IncrementalEnricher:
         indicators, features, ctx, atr, votes, chart_vals, cdl_vals = self.stepper.step(base, extra, commit)
         top, bottom, hh, ll, level_prices, level_touches = (
             self.swing if commit else self.swing.clone()).step(h, lo, c, atr)
-        # patterns
+        # patterns (TA-Lib candlesticks, then chart patterns)
         patterns: list[Pattern] = []
         cdl_bull = cdl_bear = 0.0
         for i in compress(_CANDLE_RANGE, cdl_vals):
-            info, table = _CANDLE_INFO[i]
-            iv = int(cdl_vals[i])
-            patterns.append(candle_pattern(info, iv))
-            sv = table.get(iv)
-            if sv is None:
-                sv = table[iv] = (candle_sign(info, iv), candle_strength(info, iv))
-            if sv[0] > 0:
-                if sv[1] > cdl_bull:
-                    cdl_bull = sv[1]
-            elif sv[0] < 0 and sv[1] > cdl_bear:
-                cdl_bear = sv[1]
+            hit = _CANDLE_HITS[i].get(cdl_vals[i])
+            if hit is None:
+                hit = _candle_hit(i, cdl_vals[i])
+            patterns.append(hit[0])
+            if hit[1] > 0:
+                if hit[2] > cdl_bull:
+                    cdl_bull = hit[2]
+            elif hit[1] < 0 and hit[2] > cdl_bear:
+                cdl_bear = hit[2]
         chart_bull = chart_bear = 0.0
-        b_out, b_down, g_up, g_down = chart_vals
-        for name, strength, bullish in (("range_breakout", b_out, True), ("range_breakdown", b_down, False),
-                                        ("gap_up", g_up, True), ("gap_down", g_down, False),
-                                        ("double_top", top, False), ("double_bottom", bottom, True),
-                                        ("higher_highs", hh, True), ("lower_lows", ll, False)):
-            if strength > 0:
-                patterns.append(chart_pattern(name, strength))
-                if bullish:
-                    if strength > chart_bull:
-                        chart_bull = strength
-                elif strength > chart_bear:
-                    chart_bear = strength
+        chart = (*chart_vals, top, bottom, hh, ll)
+        if any(chart):
+            for k, strength in enumerate(chart):
+                if strength > 0:
+                    patterns.append(chart_pattern(_CHART_ORDER[k], strength))
+                    if _CHART_BULLISH[k]:
+                        if strength > chart_bull:
+                            chart_bull = strength
+                    elif strength > chart_bear:
+                        chart_bear = strength
         bias, confidence = combine(votes, self._n_votes, cdl_bull, cdl_bear, chart_bull, chart_bear)
         support, resistance = split_levels(level_prices, level_touches, c, atr)
         ctx["support"] = support
@@ -220,8 +225,8 @@ class IncrementalEnricher:
             features["cdl_bear"] = cdl_bear
             features["chart_bull"] = chart_bull
             features["chart_bear"] = chart_bear
-            features["dist_support_atr"] = dist01(support[0].distance_atr if support else None)
-            features["dist_resistance_atr"] = dist01(resistance[0].distance_atr if resistance else None)
+            features["dist_support_atr"] = dist01(support[0].distance_atr) if support else 1.0
+            features["dist_resistance_atr"] = dist01(resistance[0].distance_atr) if resistance else 1.0
             features["signal_bias"] = bias01(bias)
         else:
             features = {}

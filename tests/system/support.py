@@ -230,7 +230,8 @@ def bus_finals(redis_url: str, prefix: str) -> list[tuple[BarKey, dict[str, Any]
     client = redis.Redis.from_url(redis_url)
     try:
         out = []
-        for _rid, fields in client.xrange(f"{prefix}:bars"):
+        entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrange(f"{prefix}:bars")  # type: ignore[assignment]
+        for _rid, fields in entries:
             d = json.loads(fields[b"e"])
             if d["final"]:
                 out.append(((d["symbol"], d["timeframe"], d["candle"]["ts"], int(d["revision"])), d["candle"]))

@@ -129,8 +129,10 @@ export interface paths {
          *     timeframe (1m: 366 days, 5m/15m: 3 years, 30m: 5 years, 1h/4h: 10 years, 1d/1w: 50
          *     years). With ``limit``, pages follow ``next_cursor`` (JSON) or the ``X-Next-Cursor``
          *     header (other formats). ``csv``, ``arrow`` (IPC stream) and ``parquet`` carry the same
-         *     columns and values as JSON. Answers are streamed. A closed range (``end`` in the past)
-         *     has a strong ``ETag`` (a hash of its content) and ``Cache-Control: max-age``.
+         *     columns and values as JSON; an unknown symbol has no bars. Answers are streamed: a
+         *     closed range (``end`` in the past) is read whole — it is bounded by the maximum span —
+         *     so its strong ``ETag`` (a hash of its content, with ``Cache-Control: max-age``) is
+         *     known before the first byte; an open range is read page by page as it streams.
          */
         get: operations["get_history"];
         put?: never;
@@ -1174,15 +1176,6 @@ export interface operations {
             };
             /** @description Missing or invalid API key. */
             401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorOut"];
-                };
-            };
-            /** @description Not found. */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -97,7 +97,7 @@ export function Watchlist({ symbols, selected, onSelect }: { symbols: string[]; 
                 type="button"
                 onClick={() => onSelect(symbol)}
                 aria-current={active ? 'true' : undefined}
-                className={`grid w-full grid-cols-[1fr_auto] items-center gap-x-3 px-4 py-2.5 text-left transition-colors hover:bg-slate-50 dark:hover:bg-slate-800/60 ${active ? 'bg-sky-50 dark:bg-sky-950/40' : ''}`}
+                className={`grid h-14 w-full grid-cols-[1fr_auto] items-center gap-x-3 px-4 text-left transition-colors hover:bg-slate-50 dark:hover:bg-slate-800/60 ${active ? 'bg-sky-50 dark:bg-sky-950/40' : ''}`}
                 data-testid={`watch-${symbol}`}
                 aria-label={`${symbol}: ${q ? formatPrice(q.price) : 'no price'}${pct !== null ? `, ${formatPct(pct)}` : ''}. Show chart`}
               >

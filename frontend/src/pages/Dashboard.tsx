@@ -55,8 +55,27 @@ function num(v: unknown): number | null {
 }
 
 /** Market context of the latest enriched candle: regime, trend, levels, confidence. */
-function ContextCard({ candle, timeframe }: { candle: EnrichedCandle | undefined; timeframe: string }) {
-  if (!candle) return null;
+const CONTEXT_ROWS = ['Regime', 'Trend', 'Volatility pct.', 'Relative volume', 'Resistance', 'Support', 'Signal bias'];
+
+function ContextCard({ candle, timeframe, state }: { candle: EnrichedCandle | undefined; timeframe: string; state: 'loading' | 'error' | 'ready' }) {
+  if (!candle) {
+    // The same rows as the filled card, so nothing below moves when the data arrives.
+    return (
+      <Card title="Context" id="context">
+        <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1.5 text-sm" aria-busy={state === 'loading'}>
+          {CONTEXT_ROWS.map((k) => (
+            <div key={k} className="contents">
+              <dt className="muted">{k}</dt>
+              <dd className="flex justify-end">{state === 'loading' ? <span className="skeleton my-0.5 h-4 w-16" /> : '—'}</dd>
+            </div>
+          ))}
+        </dl>
+        <div className="mt-3 h-[1.125rem]" />
+        <div className="mt-1 h-1.5" />
+        <div className="mt-3 min-h-6 text-xs muted">{state === 'error' ? 'Context unavailable.' : ''}</div>
+      </Card>
+    );
+  }
   const ctx = (candle.context ?? {}) as Record<string, unknown>;
   const levels = (key: string) =>
     (Array.isArray(ctx[key]) ? (ctx[key] as { price?: number }[]) : [])
@@ -88,19 +107,19 @@ function ContextCard({ candle, timeframe }: { candle: EnrichedCandle | undefined
           </div>
         ))}
       </dl>
-      {conf !== null && (
-        <div className="mt-3">
-          <div className="flex justify-between text-xs">
-            <span className="muted">Confidence</span>
-            <span className="num">{(conf * 100).toFixed(0)}%</span>
-          </div>
-          <div className="mt-1 h-1.5 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-700" aria-hidden="true">
-            <div className="h-full bg-sky-500" style={{ width: `${conf * 100}%` }} />
-          </div>
+      <div className="mt-3">
+        <div className="flex justify-between text-xs">
+          <span className="muted">Confidence</span>
+          <span className="num">{conf !== null ? `${(conf * 100).toFixed(0)}%` : '—'}</span>
         </div>
-      )}
-      {patterns.length > 0 && (
-        <ul className="mt-3 flex flex-wrap gap-1.5" aria-label="Patterns on this candle">
+        <div className="mt-1 h-1.5 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-700" aria-hidden="true">
+          <div className="h-full bg-sky-500" style={{ width: `${(conf ?? 0) * 100}%` }} />
+        </div>
+      </div>
+      {patterns.length === 0 ? (
+        <p className="mt-3 min-h-6 text-xs leading-6 muted">No pattern on this candle.</p>
+      ) : (
+        <ul className="mt-3 flex min-h-6 flex-wrap gap-1.5" aria-label="Patterns on this candle">
           {patterns.slice(0, 6).map((p) => (
             <li key={p.name} className={`rounded-full px-2 py-0.5 text-xs font-medium ${p.direction === 'bullish' ? 'bg-emerald-100 text-emerald-900 dark:bg-emerald-950 dark:text-emerald-300' : p.direction === 'bearish' ? 'bg-rose-100 text-rose-900 dark:bg-rose-950 dark:text-rose-300' : 'bg-slate-100 text-slate-800 dark:bg-slate-800 dark:text-slate-200'}`}>
               {p.name.replace(/_/g, ' ')}
@@ -262,7 +281,7 @@ export default function Dashboard() {
             {candles.truncated && <span>(older bars not loaded)</span>}
             <span>Exchange time (America/New_York)</span>
             {wantEnriched && (
-              <span role="status" className={enriched.isError ? 'down' : ''}>
+              <span role="status" className={`min-w-0 truncate ${enriched.isError ? 'down' : ''}`}>
                 {enriched.isError ? `Indicators unavailable: ${errorMessage(enriched.error)}` : enriched.isFetching ? 'Updating indicators…' : enrichedCandles.length ? `Indicators on ${formatInt(enrichedCandles.length)} bars` : ''}
               </span>
             )}
@@ -279,9 +298,14 @@ export default function Dashboard() {
       <aside className="min-w-0 space-y-4" aria-label="Watchlist and session">
         <Card title="Watchlist" bodyClassName="">
           {symbolsQ.isLoading ? (
-            <div className="p-4">
-              <Spinner />
-            </div>
+            <ul aria-busy="true" aria-label="Watchlist loading" className="divide-y divide-slate-100 dark:divide-slate-800">
+              {Array.from({ length: Math.max(settings.defaultSymbols.length, 5) }, (_, i) => (
+                <li key={i} className="grid h-14 grid-cols-[1fr_auto] items-center gap-x-3 px-4">
+                  <span className="skeleton h-4 w-16" />
+                  <span className="skeleton h-4 w-20" />
+                </li>
+              ))}
+            </ul>
           ) : symbolsQ.isError ? (
             <div className="p-4">
               <ErrorState error={symbolsQ.error} onRetry={() => symbolsQ.refetch()} />
@@ -292,7 +316,13 @@ export default function Dashboard() {
             <Watchlist symbols={watch} selected={symbol} onSelect={(s) => update({ symbol: s, at: null })} />
           )}
         </Card>
-        <ContextCard candle={enrichedCandles[enrichedCandles.length - 1]} timeframe={timeframe} />
+        {wantEnriched && (
+          <ContextCard
+            candle={enrichedCandles[enrichedCandles.length - 1]}
+            timeframe={timeframe}
+            state={enriched.isError ? 'error' : enrichedCandles.length ? 'ready' : 'loading'}
+          />
+        )}
         <Card title="Current bar">
           <dl className="num grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
             <dt className="muted">Open time</dt>

@@ -6,7 +6,14 @@ import dagster as dg
 
 from jonbu_core.models import BAR_SCHEMA
 from jonbu_pipelines.defs.ingest.fetch import DayResult, fetch_days
-from jonbu_pipelines.metadata import bars_preview, clean, column_schema, markdown_table, md, price_plot
+from jonbu_pipelines.metadata import (
+    bars_preview,
+    clean,
+    column_schema,
+    markdown_table,
+    md,
+    price_plot,
+)
 from jonbu_pipelines.partitions import days_by_symbol, partition_key, symbol_sessions
 from jonbu_pipelines.resources import ProviderResource, StoreResource
 

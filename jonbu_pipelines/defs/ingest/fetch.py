@@ -138,8 +138,8 @@ def fetch_days(
                 if keep_bars:
                     res.bars = good.to_arrow()
             if day == today:
-                o, c = cal.session_bounds(day, exchange)
-                if datetime.now(EXCHANGE_TZ) < c:
+                _open, close = cal.session_bounds(day, exchange)
+                if datetime.now(EXCHANGE_TZ) < close:
                     res.note = "session still open: partial day, the after-close top-up completes it"
             elif wr.written == 0:
                 res.note = "the provider returned no bars for this session"

@@ -5,10 +5,15 @@ from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from jonbu_pipelines.defs.ingest.assets import raw_bars_1d, raw_bars_1m
-from jonbu_pipelines.partitions import SYMBOLS_PARTITION, latest_closed_session, partition_key, range_tags
-from jonbu_pipelines.resources import StoreResource
 from jonbu_core.timeframe import EXCHANGE_TZ
+from jonbu_pipelines.defs.ingest.assets import raw_bars_1d, raw_bars_1m
+from jonbu_pipelines.partitions import (
+    SYMBOLS_PARTITION,
+    latest_closed_session,
+    partition_key,
+    range_tags,
+)
+from jonbu_pipelines.resources import StoreResource
 
 TOPUP_CRON = "15 17 * * 1-5"
 """17:15 America/New_York on weekdays: 75 minutes after the regular close (data settles)."""

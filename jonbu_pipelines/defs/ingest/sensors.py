@@ -7,7 +7,13 @@ import dagster as dg
 
 from jonbu_core.settings import get_settings
 from jonbu_pipelines.defs.ingest.assets import MAX_PARTITIONS_PER_RUN, raw_bars_1d, raw_bars_1m
-from jonbu_pipelines.partitions import SYMBOLS_PARTITION, partition_key, range_tags, recent_sessions, symbols_partitions
+from jonbu_pipelines.partitions import (
+    SYMBOLS_PARTITION,
+    partition_key,
+    range_tags,
+    recent_sessions,
+    symbols_partitions,
+)
 from jonbu_pipelines.resources import StoreResource
 
 

@@ -20,7 +20,12 @@ from jonbu_core.timeframe import EXCHANGE_TZ
 from jonbu_core.validation import validate_bars
 from jonbu_pipelines.defs.ingest.assets import raw_bars_1d, raw_bars_1m
 from jonbu_pipelines.metadata import bar_chart, clean, markdown_table, md
-from jonbu_pipelines.partitions import days_by_symbol, latest_closed_session, recent_sessions, symbol_sessions
+from jonbu_pipelines.partitions import (
+    days_by_symbol,
+    latest_closed_session,
+    recent_sessions,
+    symbol_sessions,
+)
 from jonbu_pipelines.resources import StoreResource
 
 CHECKS = {
@@ -87,7 +92,7 @@ def evaluate(
     total = 0
     dup_total = 0
     dup_rows: list[dict[str, object]] = []
-    for symbol, _days, table in frames:
+    for _symbol, _days, table in frames:
         total += table.num_rows
         if not table.num_rows:
             continue
