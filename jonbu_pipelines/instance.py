@@ -50,7 +50,7 @@ class JonbuPostgresRunStorage(PostgresRunStorage):
     """``PostgresRunStorage`` on the psycopg2 dialect."""
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:
         return cls(**_kwargs(inst_data, config_value))
 
 
@@ -58,7 +58,7 @@ class JonbuPostgresScheduleStorage(PostgresScheduleStorage):
     """``PostgresScheduleStorage`` on the psycopg2 dialect."""
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:
         return cls(**_kwargs(inst_data, config_value))
 
 
@@ -76,10 +76,10 @@ class JonbuPostgresStorage(DagsterPostgresStorage):
         self._run_storage = JonbuPostgresRunStorage(url, should_autocreate_tables)
         self._event_log_storage = JonbuPostgresEventLogStorage(url, should_autocreate_tables)
         self._schedule_storage = JonbuPostgresScheduleStorage(url, should_autocreate_tables)
-        DagsterStorage.__init__(self)
+        DagsterStorage.__init__(self)  # type: ignore[no-untyped-call,arg-type]
 
     @classmethod
-    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:  # type: ignore[override]
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]) -> Any:
         return cls(**_kwargs(inst_data, config_value))
 
     def _data(self, name: str) -> ConfigurableClassData | None:

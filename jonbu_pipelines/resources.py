@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- store
-class StoreResource(dg.ConfigurableResource):  # type: ignore[misc]
+class StoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The bar store (:class:`~jonbu_core.stores.base.BarStore`): raw bars, quarantine, registry.
 
     Use :meth:`get` inside an asset (opened once per step, closed at teardown) or
@@ -93,7 +93,7 @@ class StoreResource(dg.ConfigurableResource):  # type: ignore[misc]
         return f"{self.kind} store"
 
 
-class LakeStoreResource(StoreResource):  # type: ignore[misc]
+class LakeStoreResource(StoreResource):
     """Delta Lake tables under ``data_dir/lake`` (the embedded default)."""
 
     @property
@@ -104,7 +104,7 @@ class LakeStoreResource(StoreResource):  # type: ignore[misc]
         return f"lake store at {Path(self.data_dir).resolve() / 'lake'}"
 
 
-class PostgresStoreResource(StoreResource):  # type: ignore[misc]
+class PostgresStoreResource(StoreResource):
     """PostgreSQL (``JONBU_DATABASE_URL``, read from the environment when opening)."""
 
     database_url: str | None = None
@@ -122,7 +122,7 @@ class PostgresStoreResource(StoreResource):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- provider
-class ProviderResource(dg.ConfigurableResource):  # type: ignore[misc]
+class ProviderResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """A history provider (``jonbu_core.providers``): ``bars(symbols, timeframe, start, end)``."""
 
     @property
@@ -145,7 +145,7 @@ class ProviderResource(dg.ConfigurableResource):  # type: ignore[misc]
         return self.kind
 
 
-class MockProviderResource(ProviderResource):  # type: ignore[misc]
+class MockProviderResource(ProviderResource):
     """The deterministic synthetic market (no keys, no network)."""
 
     seed: int = 42
@@ -158,7 +158,7 @@ class MockProviderResource(ProviderResource):  # type: ignore[misc]
         return load_settings(provider="mock", mock_seed=self.seed)
 
 
-class AlpacaProviderResource(ProviderResource):  # type: ignore[misc]
+class AlpacaProviderResource(ProviderResource):
     """Alpaca market data through alpaca-py; keys come from ``APCA_API_KEY_ID``/``APCA_API_SECRET_KEY``."""
 
     feed: str = "iex"
@@ -184,7 +184,7 @@ class AlpacaProviderResource(ProviderResource):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- embeddings / RAG
-class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
+class EmbedderResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Sentence embeddings for narratives (``jonbu_core.rag.embedder.Embedder``)."""
 
     model: str | None = None
@@ -204,7 +204,7 @@ class EmbedderResource(dg.ConfigurableResource):  # type: ignore[misc]
         raise NotImplementedError
 
 
-class SentenceTransformerEmbedderResource(EmbedderResource):  # type: ignore[misc]
+class SentenceTransformerEmbedderResource(EmbedderResource):
     """sentence-transformers loaded offline (``jonbu_core.rag.embedder.get_embedder``)."""
 
     def load(self) -> Any:
@@ -215,7 +215,7 @@ class SentenceTransformerEmbedderResource(EmbedderResource):  # type: ignore[mis
         return get_embedder(self.settings())
 
 
-class LanceDBResource(dg.ConfigurableResource):  # type: ignore[misc]
+class LanceDBResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """The LanceDB database of RAG-ready candles (interface)."""
 
     data_dir: str
@@ -238,7 +238,7 @@ class LanceDBResource(dg.ConfigurableResource):  # type: ignore[misc]
         raise NotImplementedError
 
 
-class LocalLanceDBResource(LanceDBResource):  # type: ignore[misc]
+class LocalLanceDBResource(LanceDBResource):
     """LanceDB in a local directory (``$JONBU_DATA_DIR/lancedb``)."""
 
     def open_store(self) -> Any:
@@ -254,7 +254,7 @@ class LocalLanceDBResource(LanceDBResource):  # type: ignore[misc]
 
 
 # --------------------------------------------------------------------------- dbt
-class JonbuDbtResource(DbtCliResource):  # type: ignore[misc]
+class JonbuDbtResource(DbtCliResource):
     """``DbtCliResource`` that points dbt at this data directory before every invocation.
 
     dbt runs with the project directory as its working directory, so a relative
@@ -277,7 +277,7 @@ class JonbuDbtResource(DbtCliResource):  # type: ignore[misc]
         os.environ["JONBU_LAKE_BARS_PATH"] = str(data / "lake" / "bars")
         return data
 
-    def cli(self, args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def cli(self, args: Any, **kwargs: Any) -> Any:
         saved = {k: os.environ.get(k) for k in ("JONBU_DATA_DIR", "JONBU_LAKE_BARS_PATH")}
         self.prepare_environment()
         try:
@@ -327,7 +327,7 @@ def resources_from_settings(settings: Settings | None = None) -> dict[str, Any]:
         ),
         "lancedb": LocalLanceDBResource(data_dir=data_dir),
         "dbt": JonbuDbtResource(
-            project_dir=dbt_project,
+            project_dir=str(dbt_project.project_dir),
             profiles_dir=str(dbt_project.profiles_dir),
             dbt_executable=dbt_executable(),
             data_dir=data_dir,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -157,12 +157,33 @@ def _pattern_order(p: Pattern) -> tuple[float, str]:
     return (-p.strength, p.name)
 
 
+_ZONE_HOURS: dict[tuple[str, int], tuple[timedelta, str]] = {}
+
+
+def _zone_at(ts: datetime, tz: ZoneInfo) -> tuple[timedelta, str]:
+    """UTC offset and abbreviation of ``tz`` at ``ts`` (cached per UTC hour: zones change on the hour)."""
+    key = (tz.key, int(ts.timestamp()) // 3600)
+    hit = _ZONE_HOURS.get(key)
+    if hit is None:
+        local = ts.astimezone(tz)
+        hit = (local.utcoffset() or timedelta(0), local.tzname() or tz.key)
+        if len(_ZONE_HOURS) > 200_000:
+            _ZONE_HOURS.clear()
+        _ZONE_HOURS[key] = hit
+    return hit
+
+
 def local_time_label(ts: datetime, timeframe: str, tz: ZoneInfo = EXCHANGE_TZ) -> str:
-    """The candle's time in the exchange's zone, with the zone's abbreviation for intraday bars."""
-    local = to_utc(ts).astimezone(tz)
+    """The candle's time in the exchange's zone, with the zone's abbreviation for intraday bars.
+
+    ``2024-01-02 09:30 EST`` for intraday candles, ``2024-01-02`` for daily and weekly ones.
+    """
+    utc = to_utc(ts)
+    offset, abbr = _zone_at(utc, tz)
+    local = utc + offset
     if _timeframe(timeframe).is_intraday:
-        return local.strftime("%Y-%m-%d %H:%M %Z")
-    return local.strftime("%Y-%m-%d")
+        return f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d} {abbr}"
+    return f"{local.year:04d}-{local.month:02d}-{local.day:02d}"
 
 
 def _level(levels: list[Level]) -> LevelFact | None:

@@ -79,7 +79,7 @@ def _materialize(
     store: StoreResource,
     provider: ProviderResource,
     timeframe: str,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     keys: Sequence[str] = context.partition_keys
     plan = days_by_symbol(keys)
     client = provider.open()
@@ -116,7 +116,7 @@ def _materialize(
 )
 def raw_bars_1m(
     context: dg.AssetExecutionContext, store: StoreResource, provider: ProviderResource
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """1-minute OHLCV bars of one symbol for one exchange session.
 
     Fetched from the configured provider (`JONBU_PROVIDER`: the deterministic mock market by
@@ -144,7 +144,7 @@ def raw_bars_1m(
 )
 def raw_bars_1d(
     context: dg.AssetExecutionContext, store: StoreResource, provider: ProviderResource
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """The daily bar of one symbol for one exchange session, as the provider reports it.
 
     Providers compute their daily bar from all trades (Alpaca includes the auction prints),
