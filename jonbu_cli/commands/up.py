@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -36,6 +37,12 @@ def up(
         int, typer.Option(help="Sessions of 1m history to backfill when the store is empty.", min=0, max=400)
     ] = 15,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Do not start the streaming daemon.")] = False,
+    rag_sessions: Annotated[
+        int,
+        typer.Option(help="Sessions of 1h candles to export as narratives + embeddings when the "
+                          "RAG index is empty (in the background, so search works; 0 to skip).",
+                     min=0, max=250),
+    ] = 10,
 ) -> None:
     """Run the whole stack: API + dashboard, the streaming daemon and the Dagster UI.
 
@@ -62,7 +69,11 @@ def up(
             _backfill(settings, store, active, history_days)
         dagster = None if no_dagster else _start_dagster(settings, host, dagster_port)
         try:
+            rag = _start_rag_export(settings, store, active, rag_sessions) if rag_sessions and active else None
             asyncio.run(_serve(settings, store, host, port, not no_stream, dagster_port if dagster else None))
+            if rag is not None and rag.is_alive():
+                console.print("waiting for the background RAG export to finish…")
+                rag.join(timeout=60)
         finally:
             if dagster is not None:
                 _stop_process(dagster)
@@ -102,6 +113,39 @@ def _backfill(settings: Any, store: Any, symbols: list[str], days: int) -> None:
             sessions[-1],
             progress=on_progress,
         )
+
+
+def _start_rag_export(settings: Any, store: Any, symbols: list[str], sessions: int) -> threading.Thread | None:
+    """Export narratives of the last ``sessions`` sessions (1h) when the RAG index is empty."""
+    from jonbu_core import calendar
+    from jonbu_core.rag.factory import open_rag_store
+
+    try:
+        if open_rag_store(settings).count() > 0:
+            return None
+    except Exception:  # an unreadable index is re-exported (merge on the key)
+        logger.warning("RAG index unreadable; exporting again", exc_info=True)
+    last = store.latest_bar(symbols[0], "1m")
+    if last is None:
+        return None
+    end = calendar.exchange_date(last.ts)
+    days = calendar.sessions(end - timedelta(days=sessions * 2 + 10), end, settings.exchange)[-sessions:]
+    if not days:
+        return None
+
+    def run() -> None:
+        from jonbu_core.rag.export import export_rag
+
+        try:
+            summary = export_rag(settings, symbols, "1h", days[0], days[-1], store=store)
+            logger.info("RAG export for search done: %s", summary)
+        except Exception:
+            logger.exception("background RAG export failed; run `jonbu-ohlcv export rag` by hand")
+
+    thread = threading.Thread(target=run, name="rag-export", daemon=True)
+    thread.start()
+    console.print(f"Exporting narratives of {len(days)} sessions (1h) for search in the background")
+    return thread
 
 
 def _provider(settings: Any) -> Any:

@@ -75,6 +75,7 @@ class MockLiveFeed:
         self.vol = np.array([p.volatility for p in params])
         self.mean_size = np.array([p.mean_size for p in params])
         w = np.array([p.trades_per_minute for p in params], dtype=np.float64)
+        self.trades_per_minute = w
         self.weights = w / w.sum() if w.sum() > 0 else np.full(len(params), 1.0 / max(1, len(params)))
         self.tick = tick
         self.fixed_speed = speed
@@ -123,7 +124,12 @@ class MockLiveFeed:
         last = np.append(seg_start[1:], n) - 1
         self.price[which_s[last]] = np.exp(log_p[last])
         self._last_ts[which_s[last]] = ts_s[last]
-        size = np.maximum(1.0, np.round(self.rng.lognormal(0.0, 0.8, n) * self.mean_size[which_s] / np.exp(0.32)))
+        # Scale sizes so a live minute carries the volume of a historical minute whatever
+        # the tick rate (history: trades_per_minute trades of mean_size; live: speed·60·w).
+        live_tpm = np.maximum(self.speed * 60.0 * self.weights[which_s], 1e-9)
+        scale = self.trades_per_minute[which_s] / live_tpm
+        raw = self.rng.lognormal(0.0, 0.8, n) * self.mean_size[which_s] / np.exp(0.32) * scale
+        size = np.maximum(0.01, np.round(raw, 2))
         back = np.empty(n, np.int64)
         back[order] = np.arange(n)
         sid = np.asarray(ids, dtype=np.int32)[which_s]

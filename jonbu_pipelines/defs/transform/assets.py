@@ -18,7 +18,8 @@ from jonbu_pipelines.project import dbt_project, ensure_manifest
 from jonbu_pipelines.resources import JonbuDbtResource
 
 DBT_GROUP = "transform"
-dbt_project.prepare_if_dev()
+# Parsed here when missing or stale (also under `dagster dev`, whose own prepare_if_dev would
+# look for `dbt` on PATH, which an unactivated venv lacks).
 DBT_MANIFEST = ensure_manifest(dbt_project)
 
 
