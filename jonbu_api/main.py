@@ -32,6 +32,7 @@ from jonbu_api.routers import (
     console,
     enriched,
     health,
+    logs,
     narrative,
     ohlcv,
     rag,
@@ -179,7 +180,7 @@ def create_app(
         ],
     )
     install_error_handlers(app)
-    for module in (health, symbols, ohlcv, enriched, narrative, rag, stream, console, admin, ws):
+    for module in (health, symbols, ohlcv, enriched, narrative, rag, stream, console, admin, logs, ws):
         app.include_router(module.router)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:

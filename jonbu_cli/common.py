@@ -32,7 +32,7 @@ def settings() -> Settings:
     from jonbu_core.settings import get_settings
 
     s = get_settings()
-    setup_logging(s.log_level if s.log_level != "INFO" else "WARNING", s.log_format)
+    setup_logging(s.log_level, s.log_format, console_level="WARNING" if s.log_level == "INFO" else s.log_level)
     return s
 
 
