@@ -30,7 +30,8 @@ class LogsOut(BaseModel):
     records: list[LogRecordOut]
 
 
-@router.get("/logs", response_model=LogsOut, summary="Recent log records", responses=error_responses(401, 403, 429))
+@router.get("/logs", response_model=LogsOut, summary="Recent log records",
+            responses=error_responses(401, 403, 422, 429))
 async def get_logs(
     _: AdminAccess,
     limit: Annotated[int, Query(ge=1, le=2000, description="How many records at most.")] = 300,

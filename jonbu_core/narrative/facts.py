@@ -82,7 +82,8 @@ def finite(v: float | None) -> float | None:
 def _indicator(ind: dict[str, float | None], name: str) -> tuple[str | None, float | None]:
     key = _DEFAULT_KEYS[name]
     if key in ind:
-        return key, finite(ind[key])
+        v = ind[key]
+        return key, (v if v is not None and -_INF < v < _INF else None)
     prefix = _PREFIXES[name]
     for k in sorted(ind):
         if k.startswith(prefix) and not (name == "macd" and k.startswith(_NOT_MACD_LINE)):

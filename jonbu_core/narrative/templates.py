@@ -10,14 +10,17 @@ from __future__ import annotations
 
 def price(v: float) -> str:
     """``$187.15``, ``$1,234.50``, ``$0.4521``."""
-    if abs(v) >= 1.0:
+    a = abs(v)
+    if a >= 1000.0:
         return f"${v:,.2f}"
+    if a >= 1.0:
+        return f"${v:.2f}"
     return f"${v:.4f}"
 
 
-def pct(v: float, digits: int = 2) -> str:
+def pct(v: float) -> str:
     """``+0.52%``."""
-    return f"{v:+.{digits}f}%"
+    return f"{v:+.2f}%"
 
 
 def volume(v: float) -> str:

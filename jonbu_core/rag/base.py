@@ -6,7 +6,8 @@ One backend: :mod:`jonbu_core.rag.lancedb_store` (LanceDB under
 Semantics every backend keeps
 -----------------------------
 * Key ``(symbol, timeframe, ts)``; :meth:`RagStore.upsert` replaces rows with the same
-  key (a re-export never duplicates) and may run in several processes at once.
+  key (a re-export never duplicates) and may run in several processes at once, even
+  on the same keys.
 * Rows follow :func:`rag_schema`; the vector length is fixed when the table is created.
 * Searches take a :class:`SearchFilter`; results carry the key, the narrative text and
   a raw score (cosine distance for vectors, BM25 for text).
@@ -28,6 +29,9 @@ from jonbu_core.models import TS_TYPE
 TABLE_NAME = "rag_candles"
 #: The key of a row.
 KEY_COLUMNS: tuple[str, ...] = ("symbol", "timeframe", "ts")
+#: The key as one string column, ``AAPL|15m|2024-01-02 14:30:00.000000Z`` (the table's
+#: primary key: ``merge_insert`` joins on it and detects concurrent writes of a key).
+ROW_KEY = "key"
 
 
 def rag_schema(dimension: int) -> pa.Schema:
@@ -47,6 +51,7 @@ def rag_schema(dimension: int) -> pa.Schema:
     """
     return pa.schema(
         [
+            pa.field(ROW_KEY, pa.string(), nullable=False),
             pa.field("symbol", pa.string(), nullable=False),
             pa.field("timeframe", pa.string(), nullable=False),
             pa.field("ts", TS_TYPE, nullable=False),

@@ -2,12 +2,15 @@
 
 One table (:data:`~jonbu_core.rag.base.TABLE_NAME`) under ``settings.lancedb_dir``.
 
-* Writes are ``merge_insert`` on ``(symbol, timeframe, ts)`` (update matched, insert the
-  rest), so a re-export replaces its rows. Lance commits are optimistic and retried, so
-  several processes may export different partitions at once; we retry a few more times
-  on a commit conflict.
-* Indexes: BTree on ``ts`` and bitmaps on ``symbol``/``timeframe`` (filters, and the
-  merge join), a native full-text index on ``text`` (stemmed, stop words removed) and,
+* Writes are ``merge_insert`` on the row key (``symbol|timeframe|ts``, column ``key``):
+  matched rows are updated, the rest inserted, so a re-export replaces its rows. The
+  key is the table's (unenforced) primary key, which makes Lance detect two processes
+  inserting the same key at once and retry the later commit as an update — without it
+  concurrent exports of one partition would both insert (measured). Commits are
+  optimistic, so processes exporting different partitions never wait for each other;
+  we retry a few more times on a commit conflict.
+* Indexes: BTree on ``key`` (the merge join) and ``ts``, bitmaps on ``symbol`` and
+  ``timeframe`` (filters), a native full-text index on ``text`` (stemmed, stop words removed) and,
   once the table holds :attr:`LanceRagStore.vector_index_min_rows` rows, an ``IVF_FLAT``
   cosine index on ``vector``. Rows added after an index was built are still searched
   (flat) and folded in by ``optimize()`` when enough of them have piled up.
@@ -29,9 +32,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jonbu_core.errors import ConfigError, InvalidInputError, StoreError
-from jonbu_core.models import normalize_symbol
+from jonbu_core.models import TS_TYPE, normalize_symbol
 from jonbu_core.rag.base import (
     KEY_COLUMNS,
+    ROW_KEY,
     TABLE_NAME,
     IndexReport,
     SearchFilter,
@@ -48,7 +52,7 @@ VECTOR_INDEX_MIN_ROWS = 20_000
 OPTIMIZE_UNINDEXED_SHARE = 0.1
 OPTIMIZE_UNINDEXED_MIN = 2_000
 _RESULT_COLUMNS = ["symbol", "timeframe", "ts", "text"]
-_SCALAR_INDEXES = {"ts": "btree", "symbol": "bitmap", "timeframe": "bitmap"}
+_SCALAR_INDEXES = {ROW_KEY: "btree", "ts": "btree", "symbol": "bitmap", "timeframe": "bitmap"}
 
 
 def _ts_literal(ts: datetime) -> str:
@@ -94,6 +98,27 @@ def _dedupe_last(rows: pa.Table) -> pa.Table:
     logger.warning("dropping %d rows with a repeated key before the upsert", rows.num_rows - last.num_rows)
     keep = pc.sort_indices(last.column("__i_max"))
     return rows.take(pc.take(last.column("__i_max"), keep))
+
+
+def row_keys(rows: pa.Table) -> pa.ChunkedArray:
+    """The ``key`` column of rows: ``symbol|timeframe|ts`` (ts as ``2024-01-02 14:30:00.000000Z``).
+
+    Raises
+    ------
+    InvalidInputError
+        If a key column is missing or null.
+    """
+    parts = []
+    for name in KEY_COLUMNS:
+        if name not in rows.column_names:
+            raise InvalidInputError(f"RAG rows are missing the column {name!r}")
+        col = rows.column(name)
+        if col.null_count:
+            raise InvalidInputError(f"RAG column {name!r} has {col.null_count} nulls")
+        if name == "ts":
+            col = pc.cast(pc.cast(col, TS_TYPE), pa.string())
+        parts.append(col)
+    return pc.binary_join_element_wise(*parts, "|")
 
 
 class LanceRagStore:
@@ -153,6 +178,10 @@ class LanceRagStore:
                 )
             except (ValueError, OSError, RuntimeError):  # created by another process meanwhile
                 self._tbl = self._db.open_table(self.table_name)
+            try:
+                self._tbl.set_unenforced_primary_key(ROW_KEY)
+            except (ValueError, OSError, RuntimeError) as exc:  # already set (another process)
+                logger.debug("primary key not set: %s", exc)
         return self._tbl
 
     def dimension(self) -> int | None:
@@ -205,7 +234,7 @@ class LanceRagStore:
         for attempt in range(1, 6):
             try:
                 res = (
-                    tbl.merge_insert(list(KEY_COLUMNS))
+                    tbl.merge_insert(ROW_KEY)
                     .when_matched_update_all()
                     .when_not_matched_insert_all()
                     .execute(data)
@@ -229,6 +258,9 @@ class LanceRagStore:
         schema = rag_schema(dim)
         cols = []
         for f in schema:
+            if f.name == ROW_KEY:
+                cols.append(row_keys(rows))
+                continue
             if f.name in rows.column_names:
                 col = rows.column(f.name)
                 try:

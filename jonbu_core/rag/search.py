@@ -19,6 +19,7 @@ Ties break by key, so results are deterministic.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ VECTOR_WEIGHT = 0.6
 TEXT_WEIGHT = 0.4
 MAX_K = 200
 MAX_QUERY_CHARS = 1000
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rag-fts")
 
 
 def _candidates(k: int) -> int:
@@ -116,17 +118,21 @@ def hybrid_search(
             f"the RAG table holds {dim}-d vectors but the configured model makes "
             f"{embedder.dimension}-d ones"
         )
-    qvec = embedder.embed_query(query)
     n = _candidates(k)
+    # the full-text search needs no vector: it runs while the query is embedded
+    text_future = _POOL.submit(store.text_search, query, flt, n, with_vector=True)
+    try:
+        qvec = embedder.embed_query(query)
+        vec_rows = store.vector_search(qvec, flt, n).to_pylist()
+    finally:
+        txt = text_future.result()
     hits: dict[tuple[str, str, Any], dict[str, Any]] = {}
 
-    vec_rows = store.vector_search(qvec, flt, n).to_pylist()
     for row in vec_rows:
         key = (row["symbol"], row["timeframe"], row["ts"])
         sim = max(0.0, min(1.0, 1.0 - float(row["_distance"])))
         hits[key] = {"row": row, "vector": sim, "text": None}
 
-    txt = store.text_search(query, flt, n, with_vector=True)
     if txt.num_rows:
         scores = np.asarray(txt.column("_score").to_numpy(zero_copy_only=False), dtype=np.float64)
         best = float(scores.max()) if scores.size else 0.0

@@ -15,7 +15,7 @@ from jonbu_api.ratelimit import MemoryRateLimiter, RedisRateLimiter
 from jonbu_core.errors import InvalidInputError, NotFoundError
 
 PUBLIC = {("get", "/api/v1/health"), ("get", "/metrics")}
-ADMIN_PREFIXES = ("/api/v1/admin", "/api/v1/console")
+ADMIN_PREFIXES = ("/api/v1/admin", "/api/v1/console", "/api/v1/logs")
 ADMIN_OPS = {("post", "/api/v1/symbols"), ("delete", "/api/v1/symbols/{symbol}")}
 
 _SAMPLE = {"symbol": "AAPL", "name": "nobody"}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from dagster._core.storage.dagster_run import RunsFilter
 import pyarrow as pa
 import pytest
 
@@ -117,11 +118,10 @@ def _range_tags(rng: tuple[str, str]) -> dict[str, str]:
     return {"dagster/asset_partition_range_start": rng[0], "dagster/asset_partition_range_end": rng[1]}
 
 
-def _execute_in_child(instance_ref: Any, rng: tuple[str, str]) -> str:
-    """Run the ingest job for ``rng`` in this (spawned) process; returns the run id."""
+def _execute_in_child(instance_ref: Any, rng: tuple[str, str]) -> None:
+    """Run the ingest job for ``rng`` in this (spawned, non-daemonic) process."""
     instance = dg.DagsterInstance.from_ref(instance_ref)
-    result = dg.execute_job(_reconstructable_ingest_job(), instance, tags=_range_tags(rng))
-    return str(result.run_id)
+    dg.execute_job(_reconstructable_ingest_job(), instance, tags={**_range_tags(rng), "test": "child"})
 
 
 def _check_run(instance: Any, run_id: str) -> None:
@@ -129,7 +129,8 @@ def _check_run(instance: Any, run_id: str) -> None:
     assert run is not None and run.is_success, f"run {run_id} failed"
     records = instance.all_logs(run_id)
     assert not [r for r in records if r.dagster_event and r.dagster_event.is_failure]
-    step_pids = {r.pid for r in records if r.step_key in ("raw_bars_1m", "raw_bars_1d")}
+    step_pids = {r.dagster_event.pid for r in records
+                 if r.dagster_event and r.step_key in ("raw_bars_1m", "raw_bars_1d")}
     assert step_pids and os.getpid() not in step_pids, "steps must run in child processes"
     mats = [r for r in records if r.dagster_event and r.dagster_event.event_type_value == "ASSET_MATERIALIZATION"]
     assert len(mats) == 6  # 3 sessions x (1m, 1d)
@@ -142,11 +143,16 @@ def test_parallel_runs_in_spawned_processes_give_identical_data(
     """Two runs at once (one here, one in a spawned process), each running raw_bars_1m and
     raw_bars_1d in parallel spawned step processes (multiprocess executor), same Delta table."""
     ranges = [("2024-01-02|AAPL", "2024-01-04|AAPL"), ("2024-01-02|MSFT", "2024-01-04|MSFT")]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(1) as pool:
-        other = pool.apply_async(_execute_in_child, (instance.get_ref(), ranges[1]))
-        here = dg.execute_job(_reconstructable_ingest_job(), instance, tags=_range_tags(ranges[0]))
-        other_id = other.get(timeout=250)
+    child = multiprocessing.get_context("spawn").Process(
+        target=_execute_in_child, args=(instance.get_ref(), ranges[1])
+    )
+    child.start()
+    here = dg.execute_job(_reconstructable_ingest_job(), instance, tags=_range_tags(ranges[0]))
+    child.join(timeout=250)
+    assert child.exitcode == 0
+    others = instance.get_runs(filters=RunsFilter(tags={"test": "child"}))
+    assert len(others) == 1
+    other_id = others[0].run_id
     for run_id in (str(here.run_id), other_id):
         _check_run(instance, run_id)
     parallel = read_delta_bars(data_dir)

@@ -6,6 +6,7 @@ import multiprocessing as mp
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -122,7 +123,7 @@ def test_indexes_and_search(tmp_path: Path, make_rows: Rows) -> None:
     assert store.vector_search(vec, SearchFilter(symbol="NVDA"), 3).num_rows == 0
 
 
-def _export_partition(uri: str, symbol: str, seed: int) -> None:
+def _export_partition(uri: str, symbol: str, seed: int, barrier: Any) -> None:
     import numpy as np
     import pyarrow as pa
 
@@ -133,6 +134,9 @@ def _export_partition(uri: str, symbol: str, seed: int) -> None:
     n = 150
     ts = np.datetime64("2024-01-02T14:30") + np.arange(n) * np.timedelta64(15, "m")
     store = LanceRagStore(uri)
+    store.count()  # open the table before waiting
+    barrier.wait(60)  # both processes also write the same keys, at the same moment
+    _shared_keys(store, seed)
     for lo in range(0, n, 30):  # several commits each, interleaving with the other process
         hi = lo + 30
         vec = rng.standard_normal((30, 8)).astype(np.float32)
@@ -149,11 +153,31 @@ def _export_partition(uri: str, symbol: str, seed: int) -> None:
         )
 
 
+def _shared_keys(store: LanceRagStore, seed: int) -> None:
+    import numpy as np
+    import pyarrow as pa
+
+    from jonbu_core.models import TS_TYPE
+
+    n = 200
+    vec = np.random.default_rng(seed).standard_normal((n, 8)).astype(np.float32)
+    ts = np.datetime64("2024-01-02T14:30") + np.arange(n) * np.timedelta64(15, "m")
+    store.upsert(pa.table({
+        "symbol": ["SPY"] * n,
+        "timeframe": ["15m"] * n,
+        "ts": pa.array(ts.astype("datetime64[us]")).cast(TS_TYPE),
+        "text": [f"writer {seed} {i}" for i in range(n)],
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vec.ravel()), 8),
+    }))
+
+
 def test_parallel_processes_lose_nothing(tmp_path: Path, make_rows: Rows) -> None:
     uri = str(tmp_path / "db")
     LanceRagStore(uri).upsert(make_rows("NVDA", 5))  # the table exists; both processes merge into it
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_export_partition, args=(uri, s, i)) for i, s in enumerate(["AAPL", "MSFT"])]
+    barrier = ctx.Barrier(2)
+    procs = [ctx.Process(target=_export_partition, args=(uri, s, i, barrier))
+             for i, s in enumerate(["AAPL", "MSFT"])]
     for p in procs:
         p.start()
     for p in procs:
@@ -162,5 +186,7 @@ def test_parallel_processes_lose_nothing(tmp_path: Path, make_rows: Rows) -> Non
     store = LanceRagStore(uri)
     assert store.count(SearchFilter(symbol="AAPL")) == 150
     assert store.count(SearchFilter(symbol="MSFT")) == 150
-    assert store.count() == 305
+    # the keys both processes wrote at once exist once (the primary key made the later an update)
+    assert store.count(SearchFilter(symbol="SPY")) == 200
+    assert store.count() == 505
     assert store.duplicate_keys() == 0
