@@ -231,7 +231,7 @@ async def _serve(
         daemon = StreamDaemon(settings, store, bus)
     app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None)
     server = _server_class()(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws_per_message_deflate=False,
                        timeout_graceful_shutdown=10)
     )
     daemon_task = asyncio.create_task(daemon.run(), name="stream") if daemon else None
