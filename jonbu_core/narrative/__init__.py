@@ -13,7 +13,9 @@ produces what a RAG export needs: ``search_keywords``, a ``technical_summary`` a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -111,12 +113,18 @@ def build_bundles(
     tz: ZoneInfo = EXCHANGE_TZ,
     previous: EnrichedCandle | Candle | None = None,
 ) -> list[NarrativeBundle]:
-    """:func:`build_bundle` over consecutive candles (each uses the one before it)."""
+    """:func:`build_bundle` over consecutive candles (each uses the one before it).
+
+    The cyclic garbage collector is paused meanwhile: the loop allocates many small,
+    acyclic objects, and gen-2 collections over the enriched candles cost about a
+    third of the time otherwise (measured on 20,000 1m candles).
+    """
     out: list[NarrativeBundle] = []
     prev = previous
-    for c in candles:
-        out.append(build_bundle(c, symbol, timeframe, prev, tz))
-        prev = c
+    with _gc_paused():
+        for c in candles:
+            out.append(build_bundle(c, symbol, timeframe, prev, tz))
+            prev = c
     return out
 
 
@@ -180,7 +188,19 @@ def narrate_series(
     """Narratives of consecutive candles (each measured against the one before it)."""
     out: list[str | dict[str, Any]] = []
     prev: EnrichedCandle | None = None
-    for c in candles:
-        out.append(narrate(c, symbol, timeframe, fmt, previous=prev, tz=tz))
-        prev = c
+    with _gc_paused():
+        for c in candles:
+            out.append(narrate(c, symbol, timeframe, fmt, previous=prev, tz=tz))
+            prev = c
     return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -182,6 +182,13 @@ class LanceRagStore:
                 self._tbl.set_unenforced_primary_key(ROW_KEY)
             except (ValueError, OSError, RuntimeError) as exc:  # already set (another process)
                 logger.debug("primary key not set: %s", exc)
+            try:  # the merge join looks keys up in it
+                from lancedb.index import BTree
+
+                if ROW_KEY not in {i.columns[0] for i in self._tbl.list_indices()}:
+                    self._tbl.create_index(ROW_KEY, config=BTree(), replace=False)
+            except (ValueError, OSError, RuntimeError) as exc:  # created by another process
+                logger.debug("key index not created: %s", exc)
         return self._tbl
 
     def dimension(self) -> int | None:
