@@ -43,7 +43,7 @@ typecheck: setup ## mypy (strict on jonbu_core)
 	$(VENV)/bin/mypy
 
 test-py: setup services
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 test-frontend: frontend-build chromium setup services
 	@if [ -f frontend/package.json ]; then cd frontend && npm test; fi
