@@ -37,7 +37,7 @@ frontend-build: frontend-setup
 
 lint: setup ## ruff
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check . || true
+
 
 typecheck: setup ## mypy (strict on jonbu_core)
 	$(VENV)/bin/mypy

@@ -59,7 +59,7 @@ EMBEDDING_CHECKS = {
 )
 def candle_narratives(
     context: dg.AssetExecutionContext, config: NarrativeConfig, store: StoreResource
-) -> dg.MaterializeResult[None]:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Human-readable narratives of the session's candles (enriched on demand).
 
     For each configured timeframe (15m and 1d by default) the candles of the session are
@@ -131,7 +131,7 @@ def candle_embeddings(
     store: StoreResource,
     embedder: EmbedderResource,
     lancedb: LanceDBResource,
-) -> dg.MaterializeResult[None]:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Sentence embeddings of the narratives, upserted into LanceDB (the RAG table).
 
     all-MiniLM-L6-v2 (bundled, offline) embeds each narrative's text; rows keyed by

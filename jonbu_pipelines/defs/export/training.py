@@ -37,7 +37,7 @@ TRAINING_CHECKS = {
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: TrainingConfig, store: StoreResource
-) -> dg.MaterializeResult[None]:
+) -> dg.MaterializeResult:  # type: ignore[type-arg]
     """Features (normalised to [0, 1], no look-ahead) and future-return targets, as Parquet.
 
     One file per (symbol, session) under `training/timeframe=TF/symbol=SYM/DAY.parquet`,

@@ -6,6 +6,7 @@ import itertools
 import multiprocessing as mp
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -118,27 +119,38 @@ def test_windows_cover_the_range() -> None:
                             datetime(2024, 1, 4, 5, tzinfo=UTC)) == 52
 
 
-def _export_in_process(data_dir: str, symbol: str) -> None:
+def _export_in_child(data_dir: str, symbol: str, ready: Any, go: Any) -> None:
     import os
 
     os.environ["JONBU_DATA_DIR"] = data_dir
     os.environ["HF_HUB_OFFLINE"] = "1"
+    from jonbu_core.rag.embedder import get_embedder
     from jonbu_core.rag.export import export_rag
     from jonbu_core.settings import load_settings
 
-    export_rag(load_settings(), symbol, "15m", "2024-01-04", "2024-01-04")
+    settings = load_settings()
+    embedder = get_embedder(settings)  # load the model first, then start together
+    ready.set()
+    go.wait(120)
+    export_rag(settings, symbol, "15m", "2024-01-04", "2024-01-04", embedder=embedder)
 
 
 def test_two_partitions_exported_in_parallel_processes_lose_nothing(
     settings: Settings, embedder: SentenceTransformerEmbedder
 ) -> None:
+    """One partition is exported here, the other in a spawned process, at the same time."""
     ctx = mp.get_context("spawn")
-    procs = [ctx.Process(target=_export_in_process, args=(str(settings.data_dir), s)) for s in ("AAPL", "MSFT")]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(240)
-    assert [p.exitcode for p in procs] == [0, 0]
+    ready, go = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_export_in_child, args=(str(settings.data_dir), "MSFT", ready, go))
+    child.start()
+    try:
+        assert ready.wait(180), "the child process did not load the model"
+        go.set()
+        here = export_rag(settings, "AAPL", "15m", "2024-01-04", "2024-01-04", embedder=embedder)
+    finally:
+        child.join(180)
+    assert child.exitcode == 0
+    assert here.rows_written == 26
     rag = LanceRagStore(settings.lancedb_dir)
     assert rag.count(SearchFilter(symbol="AAPL")) == 26
     assert rag.count(SearchFilter(symbol="MSFT")) == 26

@@ -14,7 +14,8 @@ import pytest
 
 from jonbu_core.errors import ConfigError, InvalidInputError
 from jonbu_core.rag.base import SearchFilter, rag_schema
-from jonbu_core.rag.lancedb_store import LanceRagStore, where_clause
+from jonbu_core.rag.keys import where_clause
+from jonbu_core.rag.lancedb_store import LanceRagStore
 
 Rows = Callable[..., pa.Table]
 
