@@ -1,6 +1,6 @@
 """Benchmark of narratives, embeddings, LanceDB writes and filtered hybrid search.
 
-Run: ``.venv/bin/python bench/rag.py`` (about 80 s on 2 cores; every figure moves a lot
+Run: ``.venv/bin/python bench/rag.py`` (about 80-90 s on 2 quiet cores; every figure moves a lot
 when other processes share the CPU — the load average is recorded with the results).
 
 Data: 1m bars of the mock market (2 symbols × 26 sessions, ~20,000 candles), enriched
@@ -20,7 +20,7 @@ with the default indicator set (not timed here: ``bench/enrich.py`` covers it).
 4. **Search**: after the indexes (BTree/bitmap, full-text, IVF_FLAT) are built on the
    100,000 rows, p50/p99 latency of :func:`hybrid_search` — query embedding, filtered
    vector search, filtered full-text search and fusion — with a symbol + timeframe +
-   date-range filter, 12 queries × 20 rounds after a warm-up. The vectors of the 100k
+   date-range filter, 12 queries × 15 rounds after a warm-up. The vectors of the 100k
    rows are the real embeddings of 64 narratives plus small noise (embedding 100k texts
    would take half an hour on this CPU). The store-only latency (query vector given) is
    reported as well. Target p99 ≤ 50 ms.
@@ -220,7 +220,7 @@ def bench_search(store: object, emb: object, rows: pa.Table) -> list[dict]:
     full: list[float] = []
     only: list[float] = []
     qvecs = {q: emb.embed_query(q) for q in QUERIES}  # type: ignore[attr-defined]
-    for _ in range(20):
+    for _ in range(15):
         for q, f in zip(QUERIES, filters, strict=True):
             t0 = time.perf_counter()
             res = hybrid_search(store, emb, q, f, 10)  # type: ignore[arg-type]
