@@ -43,7 +43,7 @@ from jonbu_api.routers import (
 from jonbu_api.state import AppState
 from jonbu_api.static import default_dist, mount_frontend
 from jonbu_core.bus.base import EventBus
-from jonbu_core.errors import ConfigError
+from jonbu_core.bus.factory import open_bus
 from jonbu_core.settings import Settings, get_settings
 from jonbu_core.stores.base import BarStore
 
@@ -60,20 +60,6 @@ narratives and semantic search over them.
 * Live candles: WebSocket `/ws` (`{"action": "subscribe", "symbols", "timeframes"}`)
   and `/ws/ohlcv/{symbol}?timeframes=1m,5m`.
 """
-
-
-def open_bus(settings: Settings) -> EventBus:
-    """The configured event bus (``jonbu_core.bus.factory`` when present)."""
-    try:
-        from jonbu_core.bus.factory import open_bus as factory_open_bus
-    except ImportError:
-        if settings.bus != "memory":
-            raise ConfigError(f"JONBU_BUS: the {settings.bus} bus is not available in this build") from None
-        from jonbu_core.bus.memory import MemoryBus
-
-        return MemoryBus()
-    bus: EventBus = factory_open_bus(settings)
-    return bus
 
 
 def _operation_id(route: APIRoute) -> str:
