@@ -1,6 +1,6 @@
 """Backfill throughput of raw_bars_1m through Dagster: partitions/s and bars/s with 1 and 2 workers.
 
-A backfill of SYMBOLS × SESSIONS (20 × 20 by default) of the mock market is cut into runs the
+A backfill of SYMBOLS × SESSIONS (10 × 20 by default) of the mock market is cut into runs the
 way the asset's BackfillPolicy.multi_run(20) cuts it (one run per symbol: 20 sessions fetched
 with one provider request), and the runs are executed by a pool of warm worker processes
 (spawn), each run materializing ``raw_bars_1m`` and its checks in process into a fresh lake,
@@ -11,7 +11,7 @@ measured apart: Dagster's default run launcher pays it once per run, a warm pool
 Baseline, same run, same data: the bare ingest work (provider → ``store.replace_day``) of the
 same partitions in one process, without Dagster.
 
-    .venv/bin/python bench/backfill.py [--symbols 20] [--sessions 20]
+    .venv/bin/python bench/backfill.py [--symbols 10] [--sessions 20]
 
 Writes bench/results/backfill.json.
 """
@@ -194,7 +194,7 @@ def _dagster(workers: int, root: Path, symbols: list[str], days: list[date], kin
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--symbols", type=int, default=20, help="symbols (max 30)")
+    parser.add_argument("--symbols", type=int, default=10, help="symbols (max 30)")
     parser.add_argument("--sessions", type=int, default=20, help="sessions from 2024-01-02")
     parser.add_argument("--instance", choices=["postgres", "sqlite"], default="postgres",
                         help="Dagster instance storage (postgres as deployed; sqlite as `make dagster`)")

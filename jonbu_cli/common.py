@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,6 +48,29 @@ def open_store_cli() -> Iterator[BarStore]:
         yield store
     finally:
         store.close()
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C inside the block, so long work stops between writes.
+
+    Python's default SIGTERM ends the process on the spot; with this, a ``kill`` or a
+    container stop raises :class:`KeyboardInterrupt` in the main thread instead, so
+    the write in progress finishes (every store write is atomic), ``finally`` blocks
+    close pools and the command reports what it kept.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _jsonable(v: Any) -> Any:

@@ -14,6 +14,11 @@ import sys
 import click
 import typer
 
+try:  # Typer >= 0.29 vendors its own click: its usage errors are not click's
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    from click import ClickException as _TyperClickException  # type: ignore[assignment]
+
 from jonbu_cli import commands
 from jonbu_cli.common import err_console
 from jonbu_core.errors import JonbuError
@@ -46,13 +51,19 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and turn errors into one line and an exit status."""
     try:
-        app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
+        rv = app(args=argv, standalone_mode=False)
+        # Without standalone mode Typer *returns* the code of a ``typer.Exit`` (and turns
+        # Ctrl-C into ``Exit(130)``) instead of raising it; commands themselves return None.
+        if isinstance(rv, int) and not isinstance(rv, bool) and rv != 0:
+            if rv == 130:
+                err_console.print("interrupted")
+            return rv
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return int(exc.exit_code or 0)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err_console.print("aborted")
         return 130
-    except click.ClickException as exc:
+    except (click.ClickException, _TyperClickException) as exc:
         exc.show()
         return int(exc.exit_code)
     except JonbuError as exc:

@@ -108,10 +108,28 @@ def setup_logging(
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(_ContextFilter())
+    handler._jonbu_console_level = console_level  # type: ignore[attr-defined]
     root.addHandler(handler)
     if RECENT_LOGS not in root.handlers:
         RECENT_LOGS.addFilter(_ContextFilter())
         root.addHandler(RECENT_LOGS)
     root.setLevel(level)
+    for noisy in ("httpx", "httpcore", "urllib3", "websockets", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def set_log_level(level: str) -> None:
+    """Change the root level at run time (a configuration reload), keeping handlers.
+
+    Parameters
+    ----------
+    level : str
+        ``DEBUG``, ``INFO``, ``WARNING`` or ``ERROR``.
+    """
+    root = logging.getLogger()
+    root.setLevel(level)
+    for h in root.handlers:
+        if getattr(h, "_jonbu", False):
+            h.setLevel(getattr(h, "_jonbu_console_level", None) or level)
     for noisy in ("httpx", "httpcore", "urllib3", "websockets", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,12 +1,15 @@
 """Settings: one pydantic-settings class behind a cached :func:`get_settings`.
 
 Every variable is read from the environment (prefix ``JONBU_``; Alpaca's own
-``APCA_*`` names for credentials) and from ``.env``. A bad value raises
+``APCA_*`` names for credentials) and from the env file (``.env``, or the file
+named by ``JONBU_ENV_FILE``; see :mod:`jonbu_core.reload` for changing some of
+them in a running process). A bad value raises
 :class:`~jonbu_core.errors.ConfigError` with one line naming the variable.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from functools import lru_cache
@@ -147,6 +150,16 @@ class Settings(BaseSettings):
         return self.auth == "on"
 
 
+def env_file_path() -> Path:
+    """The env file settings are read from: ``$JONBU_ENV_FILE``, else ``.env`` in the working directory."""
+    return Path(os.environ.get("JONBU_ENV_FILE") or ".env")
+
+
+def env_var_name(field: str) -> str:
+    """The environment variable of a settings field (``rate_limit`` → ``JONBU_RATE_LIMIT``)."""
+    return _env_name((field,))
+
+
 def _env_name(loc: tuple[int | str, ...]) -> str:
     field = str(loc[0]) if loc else "?"
     if field in {"APCA_API_KEY_ID", "APCA_API_SECRET_KEY"}:
@@ -171,6 +184,7 @@ def load_settings(**overrides: object) -> Settings:
     ConfigError
         When a variable has a bad value; the message names the variable.
     """
+    overrides.setdefault("_env_file", env_file_path())
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

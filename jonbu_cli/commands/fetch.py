@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from jonbu_cli.common import console, err_console
+from jonbu_cli.common import console, err_console, sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from jonbu_core.ingest import IngestSummary
@@ -73,7 +73,7 @@ def fetch(
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        with open_store_cli() as store, Progress(
+        with sigterm_as_interrupt(), open_store_cli() as store, Progress(
             TextColumn("[bold]{task.description:<8}"),
             BarColumn(),
             MofNCompleteColumn(),
@@ -89,8 +89,17 @@ def fetch(
                 fields = progress.tasks[task].fields
                 progress.update(task, advance=1, rows=fields["rows"] + ev.rows, bad=fields["bad"] + ev.quarantined)
 
-            summary = ingest.fetch(store, prov, syms, timeframe, start, end, fill_gaps=fill_gaps, force=force,
-                                   progress=on_event, exchange=settings.exchange, window=window)
+            try:
+                summary = ingest.fetch(store, prov, syms, timeframe, start, end, fill_gaps=fill_gaps, force=force,
+                                       progress=on_event, exchange=settings.exchange, window=window)
+            except KeyboardInterrupt:
+                done = sum(int(t.completed) for t in progress.tasks)
+                progress.stop()
+                err_console.print(
+                    f"interrupted after {done} of {len(syms) * n} sessions: every stored session is complete; "
+                    "run the same command again to fetch the rest"
+                )
+                raise
     finally:
         quiet.setLevel(level)
         prov.close()

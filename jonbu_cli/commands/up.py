@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jonbu_cli.common import console, err_console
+from jonbu_cli.common import console, err_console, sigterm_as_interrupt
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,8 @@ def up(
     no_dagster: Annotated[bool, typer.Option("--no-dagster", help="Do not start the Dagster UI.")] = False,
     dagster_port: Annotated[int, typer.Option(help="Dagster UI port.")] = 3000,
     history_days: Annotated[
-        int, typer.Option(help="Sessions of 1m history to backfill when the store is empty.", min=0, max=400)
+        int, typer.Option(help="Sessions of 1m history to have in the store: missing ones are backfilled.",
+                          min=0, max=400)
     ] = 15,
     no_stream: Annotated[bool, typer.Option("--no-stream", help="Do not start the streaming daemon.")] = False,
     rag_sessions: Annotated[
@@ -47,7 +48,8 @@ def up(
     """Run the whole stack: API + dashboard, the streaming daemon and the Dagster UI.
 
     On a fresh machine with no keys this tracks the default symbols, backfills a few
-    weeks of mock history (when the store is empty), streams live mock trades and
+    weeks of mock history (only the sessions missing from the store, so an interrupted
+    backfill resumes on the next start), streams live mock trades and
     serves everything at http://HOST:PORT/. Auth is off unless JONBU_AUTH=on.
     Ctrl-C (or SIGTERM) shuts everything down cleanly.
     """
@@ -56,17 +58,30 @@ def up(
 
     settings = load()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    from jonbu_core.models import parse_symbols
     from jonbu_core.stores.factory import open_store
 
-    store = open_store(settings)
+    # A stop before the server took over the signals (e.g. during the backfill) is clean too.
+    with sigterm_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
+        _run(settings, store=open_store(settings), symbols=symbols, host=host, port=port, no_dagster=no_dagster,
+             dagster_port=dagster_port, history_days=history_days, no_stream=no_stream, rag_sessions=rag_sessions)
+    console.print("[green]stopped cleanly[/]")
+
+
+def _run(settings: Any, store: Any, symbols: str | None, host: str, port: int, no_dagster: bool, dagster_port: int,
+         history_days: int, no_stream: bool, rag_sessions: int) -> None:
+    from jonbu_core.models import parse_symbols
+
     try:
         if not store.list_symbols():
             wanted = parse_symbols(symbols) if symbols else settings.symbol_list
             store.add_symbols(wanted)
         active = [s.symbol for s in store.list_symbols(active_only=True)]
-        if history_days and active and store.latest_bar(active[0], "1m") is None:
-            _backfill(settings, store, active, history_days)
+        if history_days and active:
+            try:
+                _backfill(settings, store, active, history_days)
+            except KeyboardInterrupt:
+                console.print("backfill interrupted: every stored session is complete; the next `up` fills the rest")
+                return
         dagster = None if no_dagster else _start_dagster(settings, host, dagster_port)
         try:
             rag = _start_rag_export(settings, store, active, rag_sessions) if rag_sessions and active else None
@@ -79,7 +94,6 @@ def up(
                 _stop_process(dagster)
     finally:
         store.close()
-    console.print("[green]stopped cleanly[/]")
 
 
 def _backfill(settings: Any, store: Any, symbols: list[str], days: int) -> None:
@@ -92,6 +106,9 @@ def _backfill(settings: Any, store: Any, symbols: list[str], days: int) -> None:
     sessions = sessions[-days:]
     if not sessions:
         return
+    missing = sum(store.coverage(s, "1m", sessions[0], sessions[-1]).missing for s in symbols)
+    if not missing:
+        return  # already there (sessions stored by an earlier `up` are skipped, never fetched twice)
     console.print(
         f"Backfilling {len(sessions)} sessions of mock 1m history for {', '.join(symbols)} "
         f"({sessions[0]} → {sessions[-1]})"
