@@ -19,10 +19,8 @@ Writes bench/results/backfill.json.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -34,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results" / "backfill.json"
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM", "V", "UNH",
            "XOM", "JNJ", "WMT", "PG", "MA", "HD", "CVX", "KO", "PEP", "BAC",
            "ABBV", "COST", "MRK", "AVGO", "ADBE", "CRM", "NFLX", "AMD", "INTC", "ORCL"]
@@ -235,27 +232,35 @@ def main() -> int:
             "dagster_overhead_at_most_250ms_per_partition": overhead_ms <= 250,
             "2_workers_at_least_1_3x_1_worker": two["partitions_per_s"] >= 1.3 * one["partitions_per_s"],
         }
-        report = {
-            "benchmark": "backfill",
-            "size": {"symbols": len(symbols), "sessions": len(days), "partitions": partitions,
-                     "first_session": str(days[0]), "last_session": str(days[-1]),
-                     "runs_of": "20 sessions of one symbol (BackfillPolicy.multi_run(20))"},
-            "baseline": baseline,
-            "dagster": runs,
-            "speedup_2_vs_1_workers": round(two["partitions_per_s"] / one["partitions_per_s"], 2),
-            "dagster_vs_bare_1_worker": round(one["partitions_per_s"] / baseline["partitions_per_s"], 2),
-            "dagster_overhead_ms_per_partition": round(overhead_ms, 1),
-            "targets": {
-                "dagster_overhead_at_most_250ms_per_partition": "<= 250 ms (1 worker vs bare ingest)",
-                "2_workers_at_least_1_3x_1_worker": ">= 1.3 (2 cores)",
-            },
-            "pass": targets,
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "load_avg_1m": round(os.getloadavg()[0], 2)},
-        }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {RESULTS.relative_to(ROOT)}: " + ", ".join(f"{k}={'PASS' if v else 'FAIL'}" for k, v in targets.items()))
+        import sys
+
+        sys.path.insert(0, str(ROOT))
+        from bench._common import figure, write_result
+
+        figures = [
+            figure("backfill through Dagster, 1 worker", one["partitions_per_s"], "partitions/s",
+                   baseline=("bare ingest, no Dagster", baseline["partitions_per_s"]),
+                   note=f"{partitions} partitions ({len(symbols)} symbols x {len(days)} sessions), "
+                        f"{one['runs']} runs of one symbol; worker start-up {one['worker_startup_seconds']} s apart"),
+            figure("Dagster overhead per partition", overhead_ms, "ms", target=("<=", 250.0), higher_is_better=False,
+                   note="1 / (1-worker partitions/s) - 1 / (bare partitions/s)"),
+            figure("backfill through Dagster, 2 workers", two["partitions_per_s"], "partitions/s",
+                   baseline=("1 worker", one["partitions_per_s"]), target=("x>=", 1.3),
+                   note="2 cores: the ideal is 2x"),
+            figure("bars stored per second, 2 workers", two["bars_per_s"], "bars/s",
+                   baseline=("bare ingest", baseline["bars_per_s"])),
+        ]
+        write_result(
+            "backfill", figures,
+            size={"symbols": len(symbols), "sessions": len(days), "partitions": partitions,
+                  "first_session": str(days[0]), "last_session": str(days[-1]),
+                  "runs_of": "20 sessions of one symbol (BackfillPolicy.multi_run(20))"},
+            baseline=baseline, dagster=runs, checks=targets, instance=args.instance,
+            load_average=list(os.getloadavg()),
+        )
+        if not (targets["all_runs_succeed"] and targets["same_bars_as_baseline"]):
+            print("backfill: runs failed or stored different bars than the baseline", file=sys.stderr)
+            return 1
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
