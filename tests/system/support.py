@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,15 @@ class Procs:
         """SIGKILL every process still running."""
         for p in self.procs:
             p.kill()
+
+
+async def until(cond: Callable[[], object], timeout: float, what: str, procs: Procs) -> None:
+    """Wait until ``cond()`` is true, failing after ``timeout`` s with every process's output."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}\n{procs.tails()}")
+        await asyncio.sleep(0.05)
 
 
 async def wait_healthy(url: str, proc: Proc, timeout: float = 60.0) -> None:

@@ -3,26 +3,16 @@ SIGINT (Ctrl-C) stops ``up`` as cleanly as SIGTERM; SIGHUP reloads ``serve`` wit
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from datetime import date
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.system.support import Procs, WsClient, base_env, free_port, wait_healthy
+from tests.system.support import Procs, WsClient, base_env, free_port, until, wait_healthy
 
 START, END = "2024-01-02", "2024-03-28"  # 61 sessions
-
-
-async def _until(cond: object, timeout: float, what: str, procs: Procs) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{procs.tails()}")
-        await asyncio.sleep(0.05)
 
 
 def _stored_days(data_dir: Path, symbols: list[str]) -> dict[str, dict[date, int]]:
@@ -47,7 +37,7 @@ async def test_signal_during_fetch_keeps_whole_sessions_and_a_rerun_completes(
     first = procs.start("fetch", args, env)
     # Wait until some sessions are committed (one Delta commit per session with --window 1), then stop it.
     log = data_dir / "lake" / "bars" / "_delta_log"
-    await _until(lambda: log.is_dir() and len(list(log.glob("*.json"))) >= 5, 90, "stored sessions", procs)
+    await until(lambda: log.is_dir() and len(list(log.glob("*.json"))) >= 5, 90, "stored sessions", procs)
     first.send(sig)
     rc = await first.await_exit(20)
     assert rc == 130, first.tail()
@@ -76,7 +66,7 @@ async def test_up_stopped_during_its_backfill_resumes_on_the_next_start(procs: P
             "--rag-sessions", "0"]
     up = procs.start("up", args, env)
     log = data_dir / "lake" / "bars" / "_delta_log"
-    await _until(lambda: "Backfilling" in up.output() and log.is_dir() and len(list(log.glob("*.json"))) >= 2,
+    await until(lambda: "Backfilling" in up.output() and log.is_dir() and len(list(log.glob("*.json"))) >= 2,
                  90, "the backfill to store something", procs)
     up.send(signal.SIGTERM)
     rc = await up.await_exit(20)
@@ -88,7 +78,7 @@ async def test_up_stopped_during_its_backfill_resumes_on_the_next_start(procs: P
     client = WsClient("c0", f"ws://127.0.0.1:{port}/ws")
     await client.connect(["AAPL"], ["1m"])
     try:
-        await _until(lambda: client.partials > 0, 30, "live candles", procs)
+        await until(lambda: client.partials > 0, 30, "live candles", procs)
         up2.send(signal.SIGINT)
         code = await client.wait_closed(15)
         rc2 = await up2.await_exit(30)
@@ -119,7 +109,7 @@ async def test_sighup_reloads_serve_without_dropping_websockets(procs: Procs, da
         env_file.write_text("JONBU_RATE_LIMIT=5/minute\nJONBU_LOG_LEVEL=DEBUG\n")
         api.send(signal.SIGHUP)
         async with httpx.AsyncClient(timeout=5) as http:
-            await _until(lambda: "configuration reload (SIGHUP)" in api.output(), 15, "the reload", procs)
+            await until(lambda: "configuration reload (SIGHUP)" in api.output(), 15, "the reload", procs)
             assert api.alive(), api.tail()
             health = (await http.get(f"{url}/api/v1/health")).json()
             assert "5/minute" in str(health), health
