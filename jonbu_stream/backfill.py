@@ -7,7 +7,9 @@ the event clock is past that end (plus a settle delay, so the provider's bars ar
 final), the provider's 1m bars of every symbol in the gap are written to the store
 (their ``source`` is the provider's, and a provider bar wins over a ``stream`` bar
 with the same key, so partial streamed bars are replaced) and published on the bus
-as revisions. A failed fetch is retried with backoff; a gap longer than
+as revisions; the daemon also puts them into its aggregator
+(:meth:`~jonbu_core.aggregation.CandleAggregator.replace_minutes`), so the live
+5m/15m/1h/1d bars after a reconnect include the recovered minutes. A failed fetch is retried with backoff; a gap longer than
 ``max_gap`` is clipped to its most recent part (logged).
 """
 
@@ -56,6 +58,7 @@ class GapBackfiller:
         settle: float = 5.0,
         max_gap: float = 72 * 3600.0,
         first_trade_timeout: float = 30.0,
+        on_bars: Callable[[pa.Table], None] | None = None,
     ) -> None:
         self.provider_factory = provider_factory
         self.symbols = symbols
@@ -64,6 +67,8 @@ class GapBackfiller:
         self.settle_ns = int(settle * NS)
         self.max_gap_ns = int(max_gap * NS)
         self.first_trade_timeout = first_trade_timeout
+        self.on_bars = on_bars
+        """Called with every recovered table (the daemon rebuilds its live higher-timeframe bars)."""
         self.gaps: list[Gap] = []
         self.runs = 0
         self.bars = 0
@@ -146,6 +151,8 @@ class GapBackfiller:
         self.bars += table.num_rows
         self.store_sink.add(table)
         self.bus_sink.offer_events(_events(table))
+        if self.on_bars is not None:
+            self.on_bars(table)
         logger.info("gap %s → %s recovered: %d 1m bars from REST", a.isoformat(), b.isoformat(), table.num_rows)
 
     def _fetch(self, symbols: list[str], a: datetime, b: datetime) -> pa.Table:

@@ -88,6 +88,8 @@ class BusSink:
         self._idle = asyncio.Event()
         self._idle.set()
         self._publish_many = getattr(bus, "publish_many", None)
+        self._publish_now: Callable[[Sequence[CandleEvent]], None] | None = getattr(bus, "publish_many_nowait", None)
+        """A bus that delivers without I/O (memory) is published to at once, in :meth:`offer`: no task hop."""
 
     @property
     def depth(self) -> tuple[int, int]:
@@ -112,8 +114,28 @@ class BusSink:
         if trade_ts:
             self.pending_ts.extend(trade_ts)
         if self.final or self.partial:
+            if self._publish_now is not None and self._idle.is_set():
+                self._publish_sync(self._publish_now)
+                return
             self._idle.clear()
             self._wake.set()
+
+    def _publish_sync(self, publish: Callable[[Sequence[CandleEvent]], None]) -> None:
+        events: list[CandleEvent] = list(self.final)
+        events.extend(self.partial.values())
+        self.final.clear()
+        self.partial.clear()
+        stamps, self.pending_ts = self.pending_ts, []
+        publish(events)
+        self.published += len(events)
+        if stamps:
+            self._record(stamps)
+
+    def _record(self, stamps: list[np.ndarray]) -> None:
+        lat = (time.time_ns() - np.concatenate(stamps)) / NS
+        self.latency.add(lat)
+        if self.on_latency is not None:
+            self.on_latency(lat[:: max(1, lat.shape[0] // 4)])
 
     def offer_events(self, events: Sequence[CandleEvent]) -> None:
         """Queue ready-made final events (REST backfill revisions)."""
@@ -155,11 +177,7 @@ class BusSink:
                 delay = 0.1
                 self.published += len(events)
                 if stamps:
-                    now = time.time_ns()
-                    lat = (now - np.concatenate(stamps)) / NS
-                    self.latency.add(lat)
-                    if self.on_latency is not None:
-                        self.on_latency(lat[:: max(1, lat.shape[0] // 4)])
+                    self._record(stamps)
             self._idle.set()
 
     async def drain(self, timeout: float = 10.0) -> bool:

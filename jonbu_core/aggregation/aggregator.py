@@ -43,7 +43,8 @@ from jonbu_core.aggregation.builder import (
     labels_for,
     regroup,
 )
-from jonbu_core.aggregation.pool import OPEN, BarPool
+from jonbu_core.aggregation.ledger import MinuteLedger
+from jonbu_core.aggregation.pool import CLOSED, OPEN, BarPool
 from jonbu_core.aggregation.types import (
     F64,
     I32,
@@ -86,6 +87,15 @@ def _segmented_cummax(ts: I64, seg_start: npt.NDArray[np.intp]) -> I64:
     return out
 
 
+def _snapshot(g: Groups, ti: int) -> BarSnapshot:
+    """Bars outside the pool (sealed ones recomputed by a backfill) as revision 1."""
+    n = len(g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vwap = np.where(g.volume > 0, np.clip(g.pv / np.where(g.volume > 0, g.volume, 1.0), g.low, g.high), np.nan)
+    return BarSnapshot(g.sym.copy(), np.full(n, ti, np.int8), g.label.copy(), g.open, g.high, g.low, g.close,
+                       g.volume, g.count, vwap, np.ones(n, np.int32), np.full(n, KIND_REVISION, np.int8))
+
+
 class CandleAggregator:
     """Multi-timeframe candles for many symbols, updated from batches of trades.
 
@@ -102,6 +112,9 @@ class CandleAggregator:
         (0 disables the trade log; corrections then adjust sums only).
     correction_max_trades : int
         Upper bound on trades kept in that log (oldest dropped first).
+    ledger_max_rows : int
+        Upper bound on sealed 1-minute bars kept to recompute live higher-timeframe
+        bars exactly (:mod:`~jonbu_core.aggregation.ledger`; 0 disables it).
     """
 
     def __init__(
@@ -112,6 +125,7 @@ class CandleAggregator:
         *,
         correction_window: float = 125.0,
         correction_max_trades: int = 2_000_000,
+        ledger_max_rows: int = 5_000_000,
     ) -> None:
         tfs = [parse_timeframe(t) for t in timeframes]
         names = [t.name for t in tfs]
@@ -132,6 +146,7 @@ class CandleAggregator:
         self.late_by_symbol: I64 = np.zeros(0, dtype=np.int64)
         self._final: list[BarSnapshot] = []
         self.log = _corr.TradeLog(round(correction_window * NS), correction_max_trades)
+        self.ledger: MinuteLedger | None = MinuteLedger(ledger_max_rows) if len(tfs) > 1 and ledger_max_rows else None
         self.trades = 0
         self.accepted = 0
         self.late = 0
@@ -274,17 +289,24 @@ class CandleAggregator:
             due = bool((self._next[syms] <= self._clock[syms]).any())
         if not due:
             return
-        closed, sealed_any = self.pool.transitions(self._clock, self.lateness_ns)
+        closed, gone = self.pool.transitions(self._clock, self.lateness_ns)
         if closed.shape[0]:
             self.bars_closed += int(closed.shape[0])
             self._emit(closed, KIND_CLOSED)
+        if gone.shape[0] and self.ledger is not None:
+            minutes = gone[self.pool.tf[gone] == 0]
+            if minutes.shape[0]:
+                self.ledger.add(self.pool.groups(minutes))
+            live = self.pool.krow
+            higher = live[self.pool.tf[live] > 0]
+            if higher.shape[0]:
+                self.ledger.evict_before(int(self.pool.label[higher].min()))
         self._next.fill(FOREVER)
         rows = self.pool.live_rows()
         if rows.shape[0]:
             trans = np.where(self.pool.state[rows] == OPEN, self.pool.end[rows],
                              self.pool.end[rows] + self.lateness_ns)
             np.minimum.at(self._next, self.pool.sym[rows], trans)
-        del sealed_any
 
     def advance(self, now_ns: int) -> None:
         """Move every symbol's clock to at least ``now_ns`` (the wall-clock timer).
@@ -322,6 +344,140 @@ class CandleAggregator:
         snap = self.pool.snapshot(rows, KIND_PARTIAL)
         snap.kind[self.pool.state[rows] != OPEN] = KIND_CLOSED
         return snap
+
+    # ------------------------------------------------- rebuilds from minutes
+    def minutes_of(self, sid: int, start: int, end: int) -> Groups:
+        """Every 1-minute bar of ``sid`` in ``[start, end)``: live ones (pool) and sealed ones (ledger)."""
+        live = self.pool.groups(self.pool.rows_between(sid, 0, start, end))
+        if self.ledger is None:
+            return live
+        held = self.ledger.get(sid, start, end)
+        if len(held) == 0:
+            return live
+        if len(live) == 0:
+            return held
+        cols = [np.concatenate([getattr(held, f), getattr(live, f)]) for f in Groups.__slots__]
+        o = np.argsort(cols[1], kind="stable")
+        return Groups(*(c[o] for c in cols))
+
+    def can_rebuild(self, row: int) -> bool:
+        """Whether live bar ``row`` (a higher timeframe) can be recomputed from its minutes."""
+        return self.ledger is not None and self.ledger.covers(int(self.pool.label[row]))
+
+    def rebuild(self, row: int) -> bool:
+        """Recompute live bar ``row`` from its 1-minute bars (see :meth:`can_rebuild`).
+
+        Returns ``False`` when no minute is left: an open bar is then removed, a closed
+        one keeps its prices with zero volume and count.
+        """
+        pool = self.pool
+        sid, start, end = int(pool.sym[row]), int(pool.label[row]), int(pool.end[row])
+        g = self.minutes_of(sid, start, end)
+        if len(g) == 0:
+            if pool.state[row] != CLOSED:
+                pool.remove(row)
+                return False
+            pool.volume[row] = pool.pv[row] = 0.0
+            pool.count[row] = 0
+            return False
+        one = regroup(g, np.full(len(g), start, np.int64))
+        pool.set_values(row, one)
+        return True
+
+    def _touched(self, rows: list[int]) -> None:
+        """Publish changed live bars: closed ones as revisions, open ones as partials."""
+        for row in dict.fromkeys(rows):
+            if self.pool.state[row] == CLOSED:
+                self.pool.rev[row] += 1
+                self.revisions += 1
+                self._emit(np.array([row], np.int64), KIND_REVISION)
+            elif self.pool.state[row] == OPEN:
+                self.pool.dirty[row] = True
+
+    def replace_minutes(self, sym: I32, label: I64, open_: F64, high: F64, low: F64, close: F64, volume: F64,
+                        count: I64, vwap: F64) -> dict[str, int]:
+        """Put authoritative 1-minute bars in place of what was streamed (the REST gap backfill).
+
+        Each minute replaces the streamed minute (live in the pool, or sealed in the
+        ledger; added if the feed missed it), then every live higher-timeframe bar
+        holding one of them is recomputed from its minutes, so a live 5m/15m/1h/1d
+        bar after a reconnect includes the backfilled minutes. The 1-minute bars
+        themselves are not emitted (the backfill publishes and stores them). A higher
+        bar that is not live is computed from its minutes too: still revisable (the
+        feed saw none of its trades), it joins the pool and closes as usual; already
+        sealed (it ended during the gap and was closed with what was streamed), it is
+        published as a revision (``revision`` 1: the count of a sealed bar is not
+        kept). A bar that starts before what the ledger holds cannot be recomputed
+        and is counted as ``inexact``.
+
+        Returns counts: ``minutes``, ``rebuilt`` (higher bars recomputed), ``inexact``.
+        """
+        n = label.shape[0]
+        out = {"minutes": n, "rebuilt": 0, "inexact": 0}
+        if n == 0:
+            return out
+        self._ensure_symbols(int(sym.max()) + 1)
+        vol = volume.astype(np.float64)
+        vw = np.where(np.isfinite(vwap), vwap, close)
+        g = Groups(sym.astype(np.int32), label.astype(np.int64), open_.astype(np.float64), high.astype(np.float64),
+                   low.astype(np.float64), close.astype(np.float64), vol, vw * vol, count.astype(np.int64),
+                   label.astype(np.int64), label + 60 * NS - 1)
+        rows = self.pool.find(self.pool.key_of(g.sym, 0, g.label))
+        live = rows >= 0
+        for i in np.flatnonzero(live).tolist():
+            self.pool.set_values(int(rows[i]), g, i)
+        if self.ledger is not None and (~live).any():
+            sealed = np.flatnonzero(~live)
+            self.ledger.add(Groups(*(getattr(g, f)[sealed] for f in Groups.__slots__)), replace=True)
+        touched: list[int] = []
+        done: list[BarSnapshot] = []
+        for ti in range(1, len(self.timeframes)):
+            tf = self.timeframes[ti]
+            hl = labels_for(tf, g.label, self.days)
+            keys, first = np.unique(self.pool.key_of(g.sym, ti, hl), return_index=True)
+            hk = self.pool.find(keys)
+            for row in hk[hk >= 0].tolist():
+                if self.can_rebuild(row):
+                    self.rebuild(row)
+                    out["rebuilt"] += 1
+                    touched.append(row)
+                else:
+                    out["inexact"] += 1
+            # Bars that are not live: never seen (every trade was in the gap) or already sealed.
+            miss = first[hk < 0]
+            if miss.shape[0] == 0:
+                continue
+            m_sym, m_label = g.sym[miss], hl[miss]
+            m_end = ends_for(tf, m_label, self.days)
+            parts = []
+            for sid, start, end in zip(m_sym.tolist(), m_label.tolist(), m_end.tolist(), strict=True):
+                if self.ledger is None or not self.ledger.covers(start):
+                    out["inexact"] += 1
+                    continue
+                mins = self.minutes_of(sid, start, end)
+                if len(mins):
+                    parts.append(regroup(mins, np.full(len(mins), start, np.int64)))
+                    out["rebuilt"] += 1
+            if not parts:
+                continue
+            bars = Groups(*(np.concatenate([getattr(p, f) for p in parts]) for f in Groups.__slots__))
+            ends = ends_for(tf, bars.label, self.days)
+            past = ends + self.lateness_ns <= self._clock[bars.sym]
+            if (~past).any():
+                # Still revisable: into the pool as a new bar (closed by the next transitions if due).
+                keep = ~past
+                self.pool.merge([(ti, Groups(*(getattr(bars, f)[keep] for f in Groups.__slots__)), ends[keep])])
+                new_rows = self.pool.last_new_rows
+                if new_rows.shape[0]:
+                    np.minimum.at(self._next, self.pool.sym[new_rows], self.pool.end[new_rows])
+            if past.any() and self.emitted[ti]:
+                done.append(_snapshot(Groups(*(getattr(bars, f)[past] for f in Groups.__slots__)), ti))
+        self._touched(touched)
+        for snap in done:
+            self.revisions += len(snap)
+            self._final.append(snap)
+        self._transitions(None)
+        return out
 
     # --------------------------------------------------------- corrections
     def correct(self, sid: int, trade_id: int | None, ts_ns: int, price: float, size: float,

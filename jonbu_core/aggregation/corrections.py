@@ -6,18 +6,28 @@ of trade *i* then:
 
 * finds *i* in the log (by symbol and trade id, else by time, price and size) and
   replaces or removes it;
-* for every timeframe whose bar holding *i* is still live: when the log holds all of
-  that bar's trades (the bar starts after the oldest trade ever evicted), the bar is
-  rebuilt from the log exactly; otherwise its volume, trade count and VWAP are
-  adjusted exactly by difference and its high/low extended by a corrected price —
-  if the removed print had set the open, high, low or close, that value cannot be
-  recomputed and the correction is counted as *inexact*;
+* its 1-minute bar is rebuilt from the log exactly when the log holds all of that
+  minute's trades (the minute starts after the newest trade ever evicted) — in the
+  pool if the minute is still live, else in the minute ledger
+  (:mod:`~jonbu_core.aggregation.ledger`: sealed minutes kept while a higher bar
+  holding them is live; a sealed minute is not re-published);
+* every live higher-timeframe bar holding *i* (5m, 15m, 1h, 1d…) is then recomputed
+  from its 1-minute bars (the pool's live minutes plus the ledger's sealed ones), so
+  it is exact whatever the print had set — open, high, low or close — as long as
+  the ledger still holds every minute of the bar (it does unless it overflowed
+  ``ledger_max_rows``);
+* otherwise (the trade is no longer in the log, or the ledger lost minutes of the
+  bar) the bar's volume, trade count and VWAP are adjusted exactly by difference and
+  its high/low extended by a corrected price — if the removed print had set the
+  open, high, low or close, that value cannot be recomputed and the correction is
+  counted as *inexact*;
 * a changed closed bar is published as a revision, a changed open bar as a partial.
 
-With the default window the 1-minute bars (the ones persisted) are always rebuilt
-exactly while they are revisable. A correction of a trade whose bars are all sealed
-is counted as *unapplied* (the REST reconciliation after a reconnect, or a later
-historical backfill, repairs stored bars).
+With the default window every live bar is recomputed exactly while the corrected
+trade's minute is in the log (``correction_window``, 125 s of event time). A
+correction of a trade whose bars are all sealed is counted as *unapplied* (the REST
+reconciliation after a reconnect, or a later historical backfill, repairs stored
+bars).
 """
 
 from __future__ import annotations
@@ -27,9 +37,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from jonbu_core.aggregation.builder import group_trades, labels_for
+from jonbu_core.aggregation.builder import MINUTE_NS, group_trades, labels_for
 from jonbu_core.aggregation.pool import CLOSED
-from jonbu_core.aggregation.types import F64, I32, I64, KIND_REVISION
+from jonbu_core.aggregation.types import F64, I32, I64
 
 if TYPE_CHECKING:
     from jonbu_core.aggregation.aggregator import CandleAggregator
@@ -151,29 +161,45 @@ def apply_correction(
             c.size[hit[1]] = new_size
     pool = agg.pool
     ts_arr = np.array([ts], np.int64)
-    minute = ts_arr - ts_arr % (60 * 10**9)
+    minute = int(ts_arr[0] - ts_arr[0] % MINUTE_NS)
     changed: list[int] = []
     exact = True
     any_live = False
+    # The minute first: rebuilt from the log when the log holds all its trades (exact), else adjusted.
+    minute_exact = hit is not None and minute > log.floor
+    row1 = int(pool.find(pool.key_of(np.array([sid], np.int32), 0, np.array([minute], np.int64)))[0])
+    if minute_exact:
+        t, p, s = log.trades_of(sid, minute, minute + MINUTE_NS)
+        g = group_trades(np.full(t.shape[0], sid, np.int32), t, p, s, step_ns=1 << 62) if t.shape[0] else None
+        if row1 >= 0:
+            any_live = True
+            if g is None:
+                if pool.state[row1] != CLOSED:
+                    pool.remove(row1)
+                else:
+                    pool.volume[row1] = pool.pv[row1] = 0.0
+                    pool.count[row1] = 0
+                    changed.append(row1)
+            else:
+                pool.set_values(row1, g)
+                changed.append(row1)
+        elif agg.ledger is not None and g is not None:
+            g.label[:] = minute
+            agg.ledger.set_minute(sid, minute, g)
+        elif agg.ledger is not None:
+            agg.ledger.set_minute(sid, minute, None)
     for ti, tf in enumerate(agg.timeframes):
-        label = labels_for(tf, minute, agg.days)
+        if ti == 0 and minute_exact:
+            continue
+        label = labels_for(tf, ts_arr - ts_arr % MINUTE_NS, agg.days)
         row = int(pool.find(pool.key_of(np.array([sid], np.int32), ti, label))[0])
         if row < 0:
             continue
         any_live = True
-        if hit is not None and int(pool.label[row]) > log.floor:
-            t, p, s = log.trades_of(sid, int(pool.label[row]), int(pool.end[row]))
-            if t.shape[0] == 0:
-                if pool.state[row] != CLOSED:
-                    pool.remove(row)
-                    continue
-                pool.volume[row] = pool.pv[row] = 0.0
-                pool.count[row] = 0
-            else:
-                g = group_trades(np.full(t.shape[0], sid, np.int32), t, p, s, step_ns=1 << 62)
-                pool.open[row], pool.high[row], pool.low[row], pool.close[row] = g.open[0], g.high[0], g.low[0], g.close[0]
-                pool.volume[row], pool.pv[row], pool.count[row] = g.volume[0], g.pv[0], g.count[0]
-                pool.tfirst[row], pool.tlast[row] = g.tfirst[0], g.tlast[0]
+        if minute_exact and agg.can_rebuild(row):
+            # Exact: the bar is recomputed from its 1-minute bars (live ones and the ledger's sealed ones).
+            if not agg.rebuild(row) and pool.state[row] != CLOSED:
+                continue
         else:
             add_s = 0.0 if cancel else float(new_size or 0.0)
             add_p = 0.0 if cancel else float(new_price or 0.0)
@@ -188,13 +214,7 @@ def apply_correction(
             if at_edge and (cancel or add_p != price):
                 exact = False
         changed.append(row)
-    for row in changed:
-        if pool.state[row] == CLOSED:
-            pool.rev[row] += 1
-            agg.revisions += 1
-            agg._emit(np.array([row], np.int64), KIND_REVISION)
-        else:
-            pool.dirty[row] = True
+    agg._touched(changed)
     if not any_live:
         agg.corrections.unapplied += 1
         return "unapplied"

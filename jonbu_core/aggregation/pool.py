@@ -149,14 +149,15 @@ class BarPool:
         return touched_closed
 
     # ---------------------------------------------------------- transitions
-    def transitions(self, clock: I64, lateness_ns: int) -> tuple[Rows, bool]:
+    def transitions(self, clock: I64, lateness_ns: int) -> tuple[Rows, Rows]:
         """Close rows whose end is at or before their symbol's clock; seal rows past the lateness.
 
-        Returns the newly closed rows (in key order) and whether anything was sealed.
+        Returns the newly closed rows (in key order) and the sealed rows (freed: their
+        values stay readable until the next merge allocates rows).
         """
         rows = self.krow
         if rows.shape[0] == 0:
-            return rows, False
+            return rows, rows
         c = clock[self.sym[rows]]
         end = self.end[rows]
         to_close = (self.state[rows] == OPEN) & (end <= c)
@@ -165,8 +166,8 @@ class BarPool:
             self.state[closed] = CLOSED
             self.dirty[closed] = False
         seal = end <= c - lateness_ns
-        sealed = bool(seal.any())
-        if sealed:
+        gone = rows[:0]
+        if seal.any():
             gone = rows[seal]
             self.state[gone] = FREE
             self.dirty[gone] = False
@@ -174,7 +175,7 @@ class BarPool:
             keep = ~seal
             self.keys = self.keys[keep]
             self.krow = self.krow[keep]
-        return closed, sealed
+        return closed, gone
 
     def take_dirty(self) -> Rows:
         """Live open rows changed since the last call (their flag is cleared)."""
@@ -194,6 +195,23 @@ class BarPool:
         self.state[row] = FREE
         self.dirty[row] = False
         self._free.append(int(row))
+
+    def groups(self, rows: Rows) -> Groups:
+        """The values of ``rows`` as :class:`Groups` (copies)."""
+        return Groups(self.sym[rows], self.label[rows], self.open[rows], self.high[rows], self.low[rows],
+                      self.close[rows], self.volume[rows], self.pv[rows], self.count[rows], self.tfirst[rows],
+                      self.tlast[rows])
+
+    def rows_between(self, sid: int, tf: int, start: int, end: int) -> Rows:
+        """Live rows of ``(sid, tf)`` with ``start <= label < end``, by label."""
+        lo, hi = self.key_of(np.array([sid, sid], np.int32), tf, np.array([start, end], np.int64))
+        a, b = np.searchsorted(self.keys, [lo, hi])
+        return self.krow[int(a):int(b)]
+
+    def set_values(self, row: int, g: Groups, i: int = 0) -> None:
+        """Overwrite the values of ``row`` by row ``i`` of ``g``."""
+        for f in ("open", "high", "low", "close", "volume", "pv", "count", "tfirst", "tlast"):
+            getattr(self, f)[row] = getattr(g, f)[i]
 
     # -------------------------------------------------------------- output
     def snapshot(self, rows: Rows, kind: int) -> BarSnapshot:

@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from pydantic import BaseModel
 
-from jonbu_core.bus.base import CandleEvent, EventKind
+from jonbu_core.bus.base import _EVENT_SETTERS, CandleEvent, EventKind
 from jonbu_core.models import BAR_SCHEMA, Candle, normalize_symbol
 
 NS = 1_000_000_000
@@ -193,13 +194,21 @@ def fast_candle(ts: datetime, o: float, h: float, lo: float, c: float, v: float,
     Equivalent to ``Candle.model_construct(...)`` with every field set, at a fraction
     of its cost (the values come from the aggregator, already typed and checked).
     """
-    candle = object.__new__(Candle)
-    object.__setattr__(candle, "__dict__", {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v,
-                                            "trade_count": n, "vwap": vwap})
-    object.__setattr__(candle, "__pydantic_fields_set__", set(_CANDLE_FIELDS))
-    object.__setattr__(candle, "__pydantic_extra__", None)
-    object.__setattr__(candle, "__pydantic_private__", None)
+    candle = _new(Candle)
+    _set_dict(candle, {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "trade_count": n,
+                       "vwap": vwap})
+    _set_fields(candle, set(_CANDLE_FIELDS))
+    _set_extra(candle, None)
+    _set_private(candle, None)
     return candle
+
+
+# The slots of pydantic's BaseModel, set directly (what ``object.__setattr__`` resolves to, minus the lookup).
+_new = object.__new__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 @dataclass(slots=True)
@@ -268,15 +277,38 @@ class BarSnapshot:
         """The bars as bus events (closed bars and revisions are ``final``)."""
         names = symbols.names
         out: list[CandleEvent] = []
+        append = out.append
+        labels = _LABELS
+        kinds = _KIND_NAMES
+        fields = _CANDLE_FIELDS
+        new = _new
+        set_dict, set_fields, set_extra, set_private = _set_dict, _set_fields, _set_extra, _set_private
+        e_sym, e_tf, e_candle, e_final, e_rev, e_kind, e_id = _EVENT_SETTERS
         cols = zip(
             self.sym.tolist(), self.tf.tolist(), self.label.tolist(), self.open.tolist(), self.high.tolist(),
             self.low.tolist(), self.close.tolist(), self.volume.tolist(), self.count.tolist(),
             self.vwap.tolist(), self.revision.tolist(), self.kind.tolist(), strict=True,
         )
+        # fast_candle() and make_event() inlined: this loop runs for every event that leaves the aggregator.
         for s, tf, label, o, h, lo, c, v, n, vw, rev, kind in cols:
-            candle = fast_candle(_label(label), o, h, lo, c, v, n, vw if vw == vw else None)
-            out.append(CandleEvent(names[s], timeframes[tf], candle, final=kind != KIND_PARTIAL,
-                                   revision=rev, kind=_KIND_NAMES[kind]))
+            ts = labels.get(label)
+            if ts is None:
+                ts = _label(label)
+            candle = new(Candle)
+            set_dict(candle, {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "trade_count": n,
+                              "vwap": vw if vw == vw else None})
+            set_fields(candle, set(fields))
+            set_extra(candle, None)
+            set_private(candle, None)
+            ev = new(CandleEvent)
+            e_sym(ev, names[s])
+            e_tf(ev, timeframes[tf])
+            e_candle(ev, candle)
+            e_final(ev, kind != KIND_PARTIAL)
+            e_rev(ev, rev)
+            e_kind(ev, kinds[kind])
+            e_id(ev, None)
+            append(ev)
         return out
 
 

@@ -67,6 +67,29 @@ class CandleEvent:
         )
 
 
+_EVENT_SETTERS = tuple(CandleEvent.__dict__[f].__set__ for f in CandleEvent.__slots__)
+
+
+def make_event(symbol: str, timeframe: str, candle: Candle, final: bool, revision: int, kind: EventKind,
+               id: str | None = None) -> CandleEvent:
+    """``CandleEvent(...)`` for the stream's hot path: the same object, built through its slots.
+
+    A frozen dataclass' ``__init__`` goes through ``object.__setattr__`` once per field;
+    setting the slots directly is about three times faster (tens of thousands of
+    events per second leave the aggregator).
+    """
+    ev = object.__new__(CandleEvent)
+    s_sym, s_tf, s_candle, s_final, s_rev, s_kind, s_id = _EVENT_SETTERS
+    s_sym(ev, symbol)
+    s_tf(ev, timeframe)
+    s_candle(ev, candle)
+    s_final(ev, final)
+    s_rev(ev, revision)
+    s_kind(ev, kind)
+    s_id(ev, id)
+    return ev
+
+
 @runtime_checkable
 class EventBus(Protocol):
     """Publish/subscribe of :class:`CandleEvent` plus the stream's status object."""

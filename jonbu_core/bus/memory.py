@@ -42,6 +42,14 @@ class _Subscriber:
         self.items.append(ev)
         self.event.set()
 
+    def put_many(self, events: Sequence[CandleEvent]) -> None:
+        if len(self.items) + len(events) > self.maxsize:
+            for ev in events:
+                self.put(ev)
+            return
+        self.items.extend(events)
+        self.event.set()
+
 
 class MemoryBus:
     """A process-local :class:`~jonbu_core.bus.base.EventBus`."""
@@ -77,8 +85,18 @@ class MemoryBus:
 
     async def publish_many(self, events: Sequence[CandleEvent]) -> None:
         """Deliver several events in order (never blocks)."""
+        self.publish_many_nowait(events)
+
+    def publish_many_nowait(self, events: Sequence[CandleEvent]) -> None:
+        """Synchronous form of :meth:`publish_many` (one queue operation per subscriber)."""
+        if not events:
+            return
+        self._seq += len(events)
+        latest = self._latest
         for ev in events:
-            self.publish_nowait(ev)
+            latest[(ev.symbol, ev.timeframe)] = ev
+        for sub in self._subs:
+            sub.put_many(events)
 
     def publish_nowait(self, event: CandleEvent) -> None:
         """Synchronous form of :meth:`publish` (for the aggregator's hot path)."""

@@ -23,15 +23,19 @@ speaks the same wire protocol (the same URL and msgpack frames; ``url_override``
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import operator
 import random
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import msgpack
+import numpy as np
 import pyarrow as pa
 
 from jonbu_core import calendar as cal
@@ -63,8 +67,39 @@ def _ts_ns(v: Any) -> int:
     if isinstance(v, datetime):
         return int(v.timestamp() * NS)
     if isinstance(v, str):
-        return int(datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp() * NS)
+        m = _RFC3339.match(v.strip())
+        if m is None:
+            raise ValueError(f"bad timestamp {v!r}")
+        head, frac, tz = m.groups()
+        tz = "+00:00" if tz in (None, "Z", "z") else tz
+        secs = int(datetime.fromisoformat(head + tz).timestamp())
+        return secs * NS + int((frac or "0")[:9].ljust(9, "0"))
     raise TypeError(f"bad timestamp {v!r}")
+
+
+# RFC 3339 with up to nanoseconds (datetime keeps microseconds: the fraction is parsed apart).
+_RFC3339 = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)?$")
+
+
+_TRADE_FIELDS = operator.itemgetter(b"T", b"S", b"t", b"p", b"s", b"i")
+_INT_ONLY = {int}
+_NUMBER = {int, float}
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+class _Slow(Exception):
+    """The frame is not all well-formed trades: take the message-by-message path."""
+
+
+def _text(v: Any) -> Any:
+    """A message decoded with ``raw=True`` with its byte strings as text (keys and values, nested)."""
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, dict):
+        return {_text(k): _text(x) for k, x in v.items()}
+    if isinstance(v, tuple | list):
+        return [_text(x) for x in v]
+    return v
 
 
 class _Backoff:
@@ -144,6 +179,10 @@ class AlpacaFeed:
         self.last_message = 0.0
         self.messages = 0
         self.malformed = 0
+        self.quarantined: collections.deque[dict[str, str]] = collections.deque(maxlen=100)
+        """The last malformed messages and why (newest last)."""
+        self._last_quarantine_log = -1e9
+        self._sid_raw: dict[bytes, int] = {}
         self.excluded: list[str] = []
 
     # -------------------------------------------------------------- status
@@ -158,7 +197,8 @@ class AlpacaFeed:
             "kind": self.name, "url": self.url, "connected": self.connected, "connects": self.connects,
             "reconnects": self.reconnects, "errors": {str(k): v for k, v in self.errors.items()},
             "last_error": self.last_error, "last_message_age_s": None if age is None else round(age, 3),
-            "messages": self.messages, "malformed": self.malformed, "symbols": self.symbols,
+            "messages": self.messages, "malformed": self.malformed,
+            "quarantined": list(self.quarantined)[-5:], "symbols": self.symbols,
             "excluded_symbols": self.excluded,
         }
 
@@ -274,7 +314,9 @@ class AlpacaFeed:
             if sub is not None:
                 break
         for s in self.symbols:
-            sink.symbols.add(s)
+            sid = sink.symbols.add(s)
+            self._sid_raw[s.encode()] = sid
+            self._sid_raw[sink.symbols.name(sid).encode()] = sid
         self.connected = True
         self.connects += 1
         self.last_message = time.monotonic()
@@ -283,9 +325,13 @@ class AlpacaFeed:
 
     async def _receive(self, ws: Any, sink: FeedSink) -> None:
         check = max(0.05, min(1.0, self.watchdog / 4))
+        recv = ws.recv
+        dispatch = self._dispatch
         while not self._stopped.is_set():
             try:
-                raw = await asyncio.wait_for(ws.recv(), check)
+                # asyncio.timeout, not wait_for: no Task per frame (Python 3.11's wait_for wraps the coroutine).
+                async with asyncio.timeout(check):
+                    raw = await recv()
             except TimeoutError:
                 silent = time.monotonic() - self.last_message
                 if silent >= self.watchdog and self._market_hours(time.time()):
@@ -294,19 +340,67 @@ class AlpacaFeed:
             self.last_message = time.monotonic()
             self.backoff.reset()
             if isinstance(raw, bytes):
-                self._dispatch(raw, sink)
+                dispatch(raw, sink)
+            # recv() returns without suspending while frames are buffered: yield once per frame so the
+            # bus sink and the timers run between frames (trade-to-bus latency), not after the backlog.
+            await asyncio.sleep(0)
+
+    def _quarantine(self, reason: str, msg: Any) -> None:
+        """Count a malformed message, keep it (with its reason) in :attr:`quarantined`, log it (rate-limited)."""
+        self.malformed += 1
+        self.quarantined.append({"reason": reason, "message": repr(msg)[:300]})
+        now = time.monotonic()
+        if now - self._last_quarantine_log >= 10.0:
+            self._last_quarantine_log = now
+            logger.warning("alpaca stream: malformed message quarantined (%s): %.200r (%d so far)",
+                           reason, msg, self.malformed)
 
     def _dispatch(self, raw: bytes, sink: FeedSink) -> None:
+        """Decode one frame and hand its trades to the sink as one batch, the rest message by message.
+
+        Fast path (a frame of well-formed trades, what the feed sends nearly always): one
+        ``msgpack`` decode with ``raw=True`` and ``use_list=False`` (no UTF-8 decoding, no
+        lists), then the fields are pulled into columns by C-level ``map``/``zip`` and
+        type-checked per column, with no Python loop per trade. Any surprise (another
+        message type, a missing key, a wrong type, an unknown symbol) sends the frame to
+        :meth:`_dispatch_slow`, which checks each message and quarantines the bad ones
+        without losing the rest of the frame.
+        """
         try:
-            msgs = msgpack.unpackb(raw, timestamp=2)
+            msgs = msgpack.unpackb(raw, timestamp=2, raw=True, use_list=False)
         except Exception as exc:
-            self.malformed += 1
-            logger.warning("alpaca stream: unreadable frame (%s)", exc)
+            self._quarantine(f"unreadable frame: {type(exc).__name__}: {exc}", raw[:100])
             return
-        if not isinstance(msgs, list):
-            msgs = [msgs]
-        self.messages += len(msgs)
-        ids = sink.symbols.mapping
+        if type(msgs) is not tuple:
+            msgs = (msgs,)
+        n = len(msgs)
+        if n == 0:
+            return
+        self.messages += n
+        try:
+            kind, sym_b, ts, px, sz, tid = zip(*map(_TRADE_FIELDS, msgs), strict=True)
+            if kind.count(b"t") != n:
+                raise _Slow
+            sid = list(map(self._sid_raw.get, sym_b))
+            if None in sid or (set(map(type, ts)) != _INT_ONLY) or (set(map(type, tid)) != _INT_ONLY) \
+                    or not (set(map(type, px)) <= _NUMBER) or not (set(map(type, sz)) <= _NUMBER):
+                raise _Slow
+            batch = TradeBatch(np.array(sid, np.int32), np.array(ts, np.int64), np.array(px, np.float64),
+                               np.array(sz, np.float64), np.array(tid, np.int64))
+        except (_Slow, KeyError, TypeError, ValueError, OverflowError):
+            self._dispatch_slow(msgs, sink)
+            return
+        sink.on_trades(batch)
+
+    def _symbol_id(self, raw: Any, sink: FeedSink) -> int:
+        sid = self._sid_raw.get(raw)
+        if sid is None:
+            sid = sink.symbols.add(raw.decode() if isinstance(raw, bytes) else raw)
+            if isinstance(raw, bytes):
+                self._sid_raw[raw] = sid
+        return sid
+
+    def _dispatch_slow(self, msgs: tuple[Any, ...], sink: FeedSink) -> None:
         sym: list[int] = []
         ts: list[int] = []
         px: list[float] = []
@@ -314,29 +408,36 @@ class AlpacaFeed:
         tid: list[int] = []
         other: list[dict[str, Any]] = []
         for m in msgs:
+            if not isinstance(m, dict):
+                self._quarantine("not a map", m)
+                continue
+            kind = m.get(b"T")
+            if kind != b"t":
+                try:
+                    other.append(_text(m))
+                except UnicodeDecodeError:
+                    self._quarantine("invalid UTF-8", m)
+                continue
             try:
-                if m["T"] == "t":
-                    s = m["S"]
-                    sid = ids.get(s)
-                    if sid is None:
-                        sid = sink.symbols.add(s)
-                    t = m["t"]
-                    p = m["p"]
-                    z = m["s"]
-                    i = m.get("i", -1)
-                    if type(t) is not int:
-                        t = _ts_ns(t)
-                    if type(p) not in (float, int) or type(z) not in (float, int) or type(i) is not int:
-                        raise TypeError("bad trade field")
-                    sym.append(sid)
-                    ts.append(t)
-                    px.append(p)
-                    sz.append(z)
-                    tid.append(i)
-                else:
-                    other.append(m)
-            except (KeyError, TypeError, ValueError, AttributeError):
-                self.malformed += 1
+                t = m[b"t"]
+                p = m[b"p"]
+                z = m[b"s"]
+                i = m.get(b"i", -1)
+                if type(t) is not int:
+                    t = _ts_ns(t.decode() if isinstance(t, bytes) else t)
+                if type(p) not in (float, int) or type(z) not in (float, int) or type(i) is not int:
+                    raise TypeError("price, size or id of the wrong type")
+                if not (_I64_MIN <= t <= _I64_MAX and _I64_MIN <= i <= _I64_MAX):
+                    raise ValueError("time or id out of range")
+                sid = self._symbol_id(m[b"S"], sink)
+            except (KeyError, TypeError, ValueError, AttributeError, UnicodeDecodeError) as exc:
+                self._quarantine(f"trade: {type(exc).__name__}: {exc}", m)
+                continue
+            sym.append(sid)
+            ts.append(t)
+            px.append(p)
+            sz.append(z)
+            tid.append(i)
         if sym:
             sink.on_trades(TradeBatch.from_lists(sym, ts, px, sz, tid))
         if other:
@@ -360,9 +461,8 @@ class AlpacaFeed:
                                            None, None)
                 elif kind == "error":
                     self._error(m)
-            except (KeyError, TypeError, ValueError) as exc:
-                self.malformed += 1
-                logger.debug("alpaca stream: malformed %s message (%s)", kind, exc)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                self._quarantine(f"{kind} message: {type(exc).__name__}: {exc}", m)
         if bars:
             sink.on_bars(self._bar_table(bars))
 

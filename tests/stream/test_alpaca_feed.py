@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import numpy as np
 import pytest
 
+from jonbu_core.aggregation.types import KIND_PARTIAL, ns_to_datetime
 from jonbu_core.bus.memory import MemoryBus
 from jonbu_core.errors import ProviderAuthError
 from jonbu_core.stores.factory import open_store
@@ -76,6 +78,21 @@ async def test_connection_killed_mid_stream_reconnects_and_backfills(tmp_path: P
         sources = assert_stored_equals_reference(store, START, END)
         assert sources.get("stream", 0) > 0 and sources.get("alpaca-iex", 0) > 0
         assert any(r.path.endswith("/bars") for r in rest.log)
+        # The live 1h bar includes the minutes recovered from REST (rebuilt from its 1m bars): its trade count
+        # and volume are those of its stored 1m bars (streamed and recovered) plus its still-open minute.
+        assert st["backfill"]["higher_bars_rebuilt"] > 0 and st["backfill"]["higher_bars_inexact"] == 0
+        live = daemon.agg.open_bars()
+        hour = daemon.agg.tf_names.index("1h")
+        for sym in SYMBOLS:
+            sid = daemon.symbols.id(sym)
+            (i,) = np.flatnonzero((live.sym == sid) & (live.tf == hour))
+            h0 = int(live.label[i])
+            stored = store.read_bars(sym, "1m", ns_to_datetime(h0), ns_to_datetime(h0 + 3600 * 10**9)).table
+            still_open = (live.sym == sid) & (live.tf == 0) & (live.kind == KIND_PARTIAL) & (live.label >= h0)
+            count = sum(stored.column("trade_count").to_pylist()) + int(live.count[still_open].sum())
+            volume = sum(stored.column("volume").to_pylist()) + float(live.volume[still_open].sum())
+            assert int(live.count[i]) == count, sym
+            assert abs(float(live.volume[i]) - volume) < 1e-6, sym
         store.close()
 
 

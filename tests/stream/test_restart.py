@@ -14,7 +14,7 @@ from jonbu_core.settings import load_settings
 from jonbu_core.stores.factory import open_store
 from tests.fakes.alpaca_rest import FakeAlpacaServer
 from tests.fakes.alpaca_stream import DEFAULT_KEY, DEFAULT_SECRET, FakeAlpacaStream
-from tests.stream.conftest import DAY, START, SYMBOLS, assert_stored_equals_reference
+from tests.stream.conftest import DAY, START, SYMBOLS, assert_stored_equals_reference, reference_1m
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 60.0
@@ -42,6 +42,16 @@ def _stored_1m(data_dir: Path) -> int:
         store.close()
 
 
+def _complete(data_dir: Path) -> bool:
+    """Whether the store holds as many 1m bars in [START, END) as the reference, for every symbol."""
+    store = open_store(load_settings(data_dir=data_dir))
+    try:
+        return all(store.read_bars(s, "1m", START, END).table.num_rows >= reference_1m(s, START, END).height
+                   for s in SYMBOLS)
+    finally:
+        store.close()
+
+
 def test_kill_9_and_restart_loses_and_duplicates_nothing(tmp_path: Path, rest: FakeAlpacaServer) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -63,7 +73,12 @@ def test_kill_9_and_restart_loses_and_duplicates_nothing(tmp_path: Path, rest: F
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and ws.sim_now() < int((END + timedelta(seconds=15)).timestamp() * 1e9):
                 time.sleep(0.5)
-            time.sleep(3.0)
+            # On a loaded machine the second daemon may still be starting (imports take seconds): wait
+            # until it has stored every minute up to END (bounded), not a fixed time.
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and not ("recovered" in log.read_text() and _complete(data_dir)):
+                time.sleep(0.5)
+            time.sleep(1.0)
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0, log.read_text()[-3000:]
