@@ -1,6 +1,6 @@
 """Benchmark of the API: history formats, ``latest`` throughput, WebSocket fan-out.
 
-Run: ``.venv/bin/python bench/api.py`` (about a minute and a half on 2 cores).
+Run: ``.venv/bin/python bench/api.py`` (about a minute on 2 cores).
 
 1. **History**: one symbol-year of 1m bars (2023, 97,500 bars) written to a lake store,
    then ``GET /history`` of the whole year in json, csv, arrow and parquet from a real
@@ -17,16 +17,24 @@ Run: ``.venv/bin/python bench/api.py`` (about a minute and a half on 2 cores).
    is receive time minus publish time (``time.monotonic`` is system-wide on Linux; the
    publisher writes it into the candle's ``volume``).
 
+   Also reported per phase: CPU of the server process (publisher included) and of the
+   client process, and the server's GC collections and longest pause while publishing.
+
 The server runs with auth on (one key), a rate limit too high to trigger, log level
-WARNING, WebSocket per-message compression off (as ``jonbu-ohlcv serve``) and a 64 KiB
+WARNING, WebSocket per-message compression off and under :class:`jonbu_api.server.Server`
+(as ``jonbu-ohlcv serve``: GC frozen and its thresholds raised after startup;
+``JONBU_BENCH_GC_FREEZE=0`` runs plain ``uvicorn.Server`` for comparison,
+``JONBU_BENCH_WS=wsproto|websockets`` another WebSocket implementation), and a 64 KiB
 socket send buffer (see :func:`serve`). Every figure is sensitive to other work on the
-machine: the load average is recorded next to each phase.
+machine: the load average is recorded next to each phase. Writes ``bench/results/api.json``
+and ``api.png`` (delivery latency percentiles of both fan-out phases).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import json
 import os
 import shutil
@@ -52,6 +60,7 @@ WS_SECONDS = 10.0
 WS_FINAL_EVERY = 20
 LOAD_SECONDS = 5.0
 CONCURRENCY = 50
+PERCENTILES = (50, 75, 90, 95, 99, 99.9)
 
 
 # ---------------------------------------------------------------------- data
@@ -88,6 +97,7 @@ def serve(port: int, data_dir: str) -> None:
     from starlette.responses import Response
 
     from jonbu_api.main import create_app
+    from jonbu_api.server import Server
     from jonbu_core.bus.base import CandleEvent
     from jonbu_core.bus.memory import MemoryBus
     from jonbu_core.logging import setup_logging
@@ -103,6 +113,28 @@ def serve(port: int, data_dir: str) -> None:
         "ts": "2023-12-29T20:59:00Z", "open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0,
         "trade_count": 1, "vwap": 1.0}, "final": True, "source": "store"}).encode()
     tasks: set[asyncio.Task[None]] = set()
+    gc_stats: dict[str, float] = {"collections": 0, "gen2": 0, "pause_total_ms": 0.0, "pause_max_ms": 0.0,
+                                  "cpu_total_ms": 0.0, "cpu_max_ms": 0.0, "gen2_cpu_max_ms": 0.0}
+    gc_t0 = [0.0, 0.0]
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        """How long the interpreter stops for GC: wall time (includes being descheduled on a
+        busy machine) and the thread's CPU time (the collection's own cost)."""
+        if phase == "start":
+            gc_t0[0], gc_t0[1] = time.perf_counter(), time.thread_time()
+            return
+        ms = (time.perf_counter() - gc_t0[0]) * 1000
+        cpu = (time.thread_time() - gc_t0[1]) * 1000
+        gc_stats["collections"] += 1
+        gc_stats["pause_total_ms"] += ms
+        gc_stats["pause_max_ms"] = max(gc_stats["pause_max_ms"], ms)
+        gc_stats["cpu_total_ms"] += cpu
+        gc_stats["cpu_max_ms"] = max(gc_stats["cpu_max_ms"], cpu)
+        if info.get("generation") == 2:
+            gc_stats["gen2"] += 1
+            gc_stats["gen2_cpu_max_ms"] = max(gc_stats["gen2_cpu_max_ms"], cpu)
+
+    gc.callbacks.append(on_gc)
 
     async def baseline() -> Response:
         return Response(constant, media_type="application/json")
@@ -110,6 +142,8 @@ def serve(port: int, data_dir: str) -> None:
     async def publish(rate: int, seconds: float, symbols: int, final_every: int) -> dict[str, Any]:
         names = [f"S{i:03d}" for i in range(symbols)]
         total = int(rate * seconds)
+        for k in gc_stats:  # GC figures per publishing phase
+            gc_stats[k] = 0
 
         async def run() -> None:
             t0 = time.monotonic()
@@ -137,7 +171,7 @@ def serve(port: int, data_dir: str) -> None:
         return {"ok": True}
 
     async def stats() -> dict[str, Any]:
-        return dict(app.state.jonbu.hub.stats())
+        return {**app.state.jonbu.hub.stats(), "gc": {**gc_stats, "frozen": gc.get_freeze_count()}}
 
     app.add_api_route("/bench/baseline", baseline, include_in_schema=False)
     app.add_api_route("/bench/publish", publish, methods=["POST"], include_in_schema=False)
@@ -152,8 +186,11 @@ def serve(port: int, data_dir: str) -> None:
     sock.bind(("127.0.0.1", port))
     sock.listen(4096)
     config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None,
-                            ws_per_message_deflate=False)
-    uvicorn.Server(config).run(sockets=[sock])
+                            ws_per_message_deflate=False, ws=os.environ.get("JONBU_BENCH_WS", "auto"))  # type: ignore[arg-type]
+    # jonbu_api's Server, as `jonbu-ohlcv serve`: GC frozen after startup, 1001 on shutdown.
+    # JONBU_BENCH_GC_FREEZE=0 measures plain uvicorn.Server instead.
+    server_cls = Server if os.environ.get("JONBU_BENCH_GC_FREEZE", "1") != "0" else uvicorn.Server
+    server_cls(config).run(sockets=[sock])
 
 
 # ------------------------------------------------------------ load: latest
@@ -300,6 +337,7 @@ async def load_ws(port: int, key: str, normal: int, slow: int) -> dict[str, Any]
     normals = await asyncio.gather(*(open_client([names[i % WS_SYMBOLS]], "normal") for i in range(normal)))
     slows = await asyncio.gather(*(open_client(names, "slow") for _ in range(slow)))
     cpu0 = time.process_time()
+    wait0 = _run_queue_wait_s(os.getpid())
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
         stats["t0"] = time.monotonic()
         r = await http.post("/bench/publish", params={"rate": WS_RATE, "seconds": WS_SECONDS,
@@ -308,6 +346,7 @@ async def load_ws(port: int, key: str, normal: int, slow: int) -> dict[str, Any]
         await asyncio.sleep(WS_SECONDS + 1.0)
         hub = (await http.get("/bench/stats")).json()
     client_cpu = time.process_time() - cpu0
+    client_wait = _run_queue_wait_s(os.getpid()) - wait0
     for c in slows:  # read again: the server's close frame is behind whatever was buffered
         c.transport.resume_reading()
 
@@ -326,8 +365,10 @@ async def load_ws(port: int, key: str, normal: int, slow: int) -> dict[str, Any]
     received = stats["received"]
     return {
         "normal": normal, "slow": slow, "samples": len(lat), "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+        "percentiles_ms": {str(q): pick(q / 100) for q in PERCENTILES},
         "max_ms": lat[-1] * 1000 if lat else float("nan"), "received": received,
         "normal_closed": normal_closed, "slow_closed": codes, "client_cpu_s": client_cpu,
+        "client_run_queue_wait_s": client_wait,
         "delivered_per_s": received["normal"] / WS_SECONDS, "hub": hub,
     }
 
@@ -337,6 +378,21 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _run_queue_wait_s(pid: int) -> float:
+    """Seconds the threads of a process spent runnable but waiting for a CPU (Linux
+    ``schedstat``): time other work on the machine took from it. 0 where unavailable."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    except OSError:
+        return 0.0
+    return total / 1e9
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -439,12 +495,14 @@ def main() -> None:
                               note=f"p50 {res['live']['p50_ms']:.1f} ms, p99 {res['live']['p99_ms']:.1f} ms"))
 
         load0 = os.getloadavg()[0]
-        cpu0 = _cpu_seconds(server.pid)
+        cpu0, wait0 = _cpu_seconds(server.pid), _run_queue_wait_s(server.pid)
         calm = _sub("--load-ws", str(port), key, "1000", "0")
-        cpu1 = _cpu_seconds(server.pid)
+        cpu1, wait1 = _cpu_seconds(server.pid), _run_queue_wait_s(server.pid)
         load1 = os.getloadavg()[0]
         mixed = _sub("--load-ws", str(port), key, "990", "10")
         calm["server_cpu_s"], mixed["server_cpu_s"] = cpu1 - cpu0, _cpu_seconds(server.pid) - cpu1
+        calm["server_run_queue_wait_s"] = wait1 - wait0
+        mixed["server_run_queue_wait_s"] = _run_queue_wait_s(server.pid) - wait1
         calm["load_average_1m"] = [load0, load1]
         mixed["load_average_1m"] = [load1, os.getloadavg()[0]]
         meta["ws"] = {"calm": calm, "with_slow": mixed, "symbols": WS_SYMBOLS, "rate": WS_RATE,
@@ -452,13 +510,36 @@ def main() -> None:
         figures.append(figure("ws p99 delivery, 1,000 clients incl. 10 slow, 2,000 updates/s", mixed["p99_ms"],
                               "ms", baseline=("p99 with no slow client", calm["p99_ms"]), target=("<=", 50.0),
                               higher_is_better=False,
-                              note=f"{mixed['samples']:,} samples; max {mixed['max_ms']:.0f} ms"))
+                              note=f"{mixed['samples']:,} samples; max {mixed['max_ms']:.0f} ms; load average "
+                                   f"{mixed['load_average_1m'][0]:.2f}→{mixed['load_average_1m'][1]:.2f} "
+                                   f"(no slow client: {calm['load_average_1m'][0]:.2f}→{calm['load_average_1m'][1]:.2f})"))
         figures.append(figure("ws p50 delivery, 1,000 clients incl. 10 slow", mixed["p50_ms"], "ms",
                               baseline=("p50 with no slow client", calm["p50_ms"]), higher_is_better=False))
         figures.append(figure("ws messages delivered to normal clients", mixed["delivered_per_s"], "msg/s",
                               baseline=("with no slow client", calm["delivered_per_s"])))
         figures.append(figure("slow clients disconnected (close 1013)", len(mixed["slow_closed"]), "clients",
                               target=(">=", 10.0), note=f"close codes {sorted(set(mixed['slow_closed']))}"))
+        elapsed = WS_SECONDS + 1.0
+        figures.append(figure("ws server CPU, 990 normal + 10 slow clients", mixed["server_cpu_s"] / elapsed * 100,
+                              "% of a core", baseline=("with no slow client", calm["server_cpu_s"] / elapsed * 100),
+                              higher_is_better=False,
+                              note=f"publisher included; load average {mixed['load_average_1m'][0]:.2f}"
+                                   f"→{mixed['load_average_1m'][1]:.2f} (2 cores)"))
+        figures.append(figure("ws client process CPU (1,000 clients)", mixed["client_cpu_s"] / elapsed * 100,
+                              "% of a core", baseline=("with no slow client", calm["client_cpu_s"] / elapsed * 100),
+                              higher_is_better=False, note="a separate process, same machine"))
+        figures.append(figure("ws server time waiting for a CPU (run queue), 990 normal + 10 slow",
+                              mixed["server_run_queue_wait_s"] * 1000, "ms",
+                              baseline=("with no slow client", calm["server_run_queue_wait_s"] * 1000),
+                              higher_is_better=False,
+                              note="runnable but not running (other processes had the CPUs); clients waited "
+                                   f"{mixed['client_run_queue_wait_s'] * 1000:.0f} ms "
+                                   f"(no slow client: {calm['client_run_queue_wait_s'] * 1000:.0f} ms)"))
+        gc_mixed, gc_calm = mixed["hub"]["gc"], calm["hub"]["gc"]
+        figures.append(figure("ws server longest GC pause during fan-out", gc_mixed["pause_max_ms"], "ms",
+                              baseline=("with no slow client", gc_calm["pause_max_ms"]), higher_is_better=False,
+                              note=f"{gc_mixed['collections']:.0f} collections, {gc_mixed['gen2']:.0f} full; "
+                                   f"GC CPU {gc_mixed['cpu_total_ms']:.0f} ms in {elapsed:.0f} s"))
         figures.append(figure("normal clients disconnected", mixed["normal_closed"] + calm["normal_closed"],
                               "clients", target=("<=", 0.0), higher_is_better=False))
     finally:
@@ -469,7 +550,39 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
-    write_result("api", figures, **meta)
+    meta["load_average_at_end"] = os.getloadavg()
+    print(f"load average (1, 5, 15 min): start {meta['load_average_at_start']}, end {meta['load_average_at_end']}")
+    path = write_result("api", figures, **meta)
+    if "ws" in meta:
+        print(f"chart: {_latency_chart(meta['ws'], path.with_suffix('.png'))}")
+
+
+def _latency_chart(ws: dict[str, Any], path: Path) -> Path | None:
+    """Delivery latency percentiles of both fan-out phases against the 50 ms target."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    xs = [str(q) for q in PERCENTILES]
+    for key, label in (("calm", "1,000 normal clients"), ("with_slow", "990 normal + 10 slow")):
+        ph = ws[key]
+        ys = [ph["percentiles_ms"][str(q)] for q in PERCENTILES]
+        load = ph["load_average_1m"]
+        ax.plot(xs, ys, marker="o", label=f"{label} (load {load[0]:.1f}→{load[1]:.1f})")
+    ax.axhline(50.0, color="#c62828", linestyle="--", linewidth=1, label="p99 target 50 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("percentile")
+    ax.set_ylabel("delivery latency (ms)")
+    ax.set_title(f"WebSocket fan-out: {ws['rate']:,} updates/s to 1,000 clients")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

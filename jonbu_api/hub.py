@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,21 @@ CLOSE_TOO_SLOW = 1013
 CLOSE_GOING_AWAY = 1001
 CLOSE_IDLE = 4408
 _YIELD_EVERY = 32
+
+_LIVE_HUBS: weakref.WeakSet[Hub] = weakref.WeakSet()
+"""The started hubs of this process (for :func:`going_away`)."""
+
+
+async def going_away(timeout: float = 5.0) -> int:
+    """Close every WebSocket client of every started hub of this process with 1001.
+
+    Called by :class:`jonbu_api.server.Server` when the server begins to shut down, before
+    uvicorn closes the remaining connections itself (with 1012). Returns how many clients
+    were closed.
+    """
+    hubs = list(_LIVE_HUBS)
+    counts = await asyncio.gather(*(h.going_away(timeout) for h in hubs), return_exceptions=True)
+    return sum(c for c in counts if isinstance(c, int))
 
 
 @dataclass(frozen=True)
@@ -134,14 +150,12 @@ class Client:
         """
         q = self.queue
         ws = self.ws
-        sent_metric = self.hub.metrics.ws_sent
-        unflushed = 0
+        hub = self.hub
+        burst = 0
         try:
             while not self.closed:
                 if not q:
-                    if unflushed:
-                        sent_metric.inc(unflushed)
-                        unflushed = 0
+                    burst = 0
                     self.wake.clear()
                     await self.wake.wait()
                     continue
@@ -152,19 +166,16 @@ class Client:
                     continue
                 await ws.send_text(item.text)
                 self.sent += 1
-                unflushed += 1
-                if unflushed >= _YIELD_EVERY:
-                    sent_metric.inc(unflushed)
-                    unflushed = 0
+                hub.sent += 1  # into jonbu_ws_messages_sent_total when metrics are rendered
+                burst += 1
+                if burst >= _YIELD_EVERY:
+                    burst = 0
                     await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the peer went away mid-send
             logger.debug("ws writer ended: %s", exc)
             self.hub.drop(self, "send_failed")
-        finally:
-            if unflushed:
-                sent_metric.inc(unflushed)
 
     async def close(self, code: int, reason: str, timeout: float) -> None:
         """Stop the writer and close the socket (bounded wait for a stuck peer)."""
@@ -196,10 +207,24 @@ class Hub:
         self.events = 0
         self.conflated = 0
         self.kicked = 0
+        self.sent = 0
+        """Messages sent to clients since start, including clients gone since."""
+        self.shutting_down = False
         self._tasks: list[asyncio.Task[None]] = []
         self._closing: set[asyncio.Task[None]] = set()
         self._running = False
         self._conflated_metric = metrics.ws_dropped.labels("conflated")
+        self._event_metrics: dict[str, Any] = {}
+        self._sent_reported = 0
+        metrics.before_render(self._sync_metrics)
+
+    def _sync_metrics(self) -> None:
+        """Add the messages sent since the last call to ``jonbu_ws_messages_sent_total``
+        (one counter update per scrape instead of one per message)."""
+        delta = self.sent - self._sent_reported
+        if delta:
+            self._sent_reported += delta
+            self.metrics.ws_sent.inc(delta)
 
     def count_conflated(self) -> None:
         """Count a partial update replaced by a newer one before it was sent."""
@@ -210,14 +235,31 @@ class Hub:
     async def start(self) -> None:
         """Subscribe to the bus and start the heartbeat."""
         self._running = True
+        self.shutting_down = False
+        _LIVE_HUBS.add(self)
         self._tasks = [
             asyncio.create_task(self._consume(), name="ws-hub-consume"),
             asyncio.create_task(self._heartbeat(), name="ws-hub-heartbeat"),
         ]
 
+    async def going_away(self, timeout: float = 5.0) -> int:
+        """Close every client with 1001 (*going away*) and refuse new ones; wait up to ``timeout``.
+
+        Returns how many clients were closed.
+        """
+        self.shutting_down = True
+        clients = list(self.clients)
+        for c in clients:
+            self.drop(c, "shutdown", CLOSE_GOING_AWAY, "server shutting down", timeout=timeout)
+        if self._closing:
+            await asyncio.wait(list(self._closing), timeout=timeout)
+        return len(clients)
+
     async def stop(self) -> None:
         """Close every client (1001) and stop the tasks."""
         self._running = False
+        self.shutting_down = True
+        _LIVE_HUBS.discard(self)
         for t in self._tasks:
             t.cancel()
         for t in self._tasks:
@@ -262,7 +304,10 @@ class Hub:
     def dispatch(self, ev: CandleEvent) -> int:
         """Offer one event to its subscribers; returns how many got it queued."""
         self.events += 1
-        self.metrics.bus_events.labels(ev.kind).inc()
+        counter = self._event_metrics.get(ev.kind)
+        if counter is None:
+            counter = self._event_metrics[ev.kind] = self.metrics.bus_events.labels(ev.kind)
+        counter.inc()
         subs = self.by_key.get((ev.symbol, ev.timeframe))
         if not subs:
             return 0
@@ -349,6 +394,6 @@ class Hub:
             "events": self.events,
             "conflated": self.conflated,
             "kicked": self.kicked,
-            "sent": sum(c.sent for c in self.clients),
+            "sent": self.sent,
         }
 

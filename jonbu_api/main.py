@@ -21,12 +21,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from jonbu_api import __version__
-from jonbu_api.auth import FileKeyStore, KeyStore, key_file
+from jonbu_api.auth import KeyStore
 from jonbu_api.errors import install_error_handlers
 from jonbu_api.hub import Hub, HubOptions
+from jonbu_api.keystore import close_key_store, open_key_store
 from jonbu_api.metrics import ApiMetrics
 from jonbu_api.middleware import ObservabilityMiddleware, install_log_redaction
 from jonbu_api.ratelimit import RateLimiter, open_rate_limiter
+from jonbu_api.reload import Reloader, ReloadHook
 from jonbu_api.routers import (
     admin,
     console,
@@ -42,6 +44,7 @@ from jonbu_api.routers import (
 )
 from jonbu_api.state import AppState
 from jonbu_api.static import default_dist, mount_frontend
+from jonbu_api.warmup import rag_enabled, start_rag_warmup
 from jonbu_core.bus.base import EventBus
 from jonbu_core.bus.factory import open_bus
 from jonbu_core.settings import Settings, get_settings
@@ -77,6 +80,8 @@ def create_app(
     hub_options: HubOptions | None = None,
     frontend_dist: Path | None = None,
     auth_default: bool = True,
+    warm_rag: bool | None = None,
+    on_reload: ReloadHook | None = None,
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -92,7 +97,8 @@ def create_app(
         The in-process stream daemon's ``status()`` (sync or async); without it the
         stats the daemon publishes on the bus are served.
     keys : KeyStore, optional
-        API keys (default: ``$JONBU_DATA_DIR/api_keys.json``).
+        API keys (left open); default :func:`jonbu_api.keystore.open_key_store`: the
+        ``api_keys`` table with ``JONBU_STORE=postgres``, else ``$JONBU_DATA_DIR/api_keys.json``.
     limiter : RateLimiter, optional
         Rate limiter (default from ``JONBU_RATE_LIMIT`` and its backend).
     hub_options : HubOptions, optional
@@ -101,6 +107,12 @@ def create_app(
         The dashboard build to serve at ``/`` (default ``frontend/dist`` when present).
     auth_default : bool
         Whether API keys are required when ``JONBU_AUTH`` is unset.
+    warm_rag : bool, optional
+        Load the RAG embedder in a background thread at startup (never waited for);
+        default: when narratives were exported (``$JONBU_DATA_DIR/lancedb`` exists).
+    on_reload : callable, optional
+        Called after a configuration reload (``SIGHUP`` or ``POST /api/v1/admin/reload``)
+        was applied to the API, e.g. the in-process stream daemon's reload.
 
     Returns
     -------
@@ -125,25 +137,38 @@ def create_app(
         the_bus = bus if bus is not None else open_bus(settings)
         the_limiter = limiter or open_rate_limiter(settings)
         hub = Hub(the_bus, metrics, hub_options)
+        the_keys: KeyStore | None = keys
+        if warm_rag or (warm_rag is None and rag_enabled(settings)):
+            app.state.jonbu_rag_warmup = start_rag_warmup(settings)
         try:
+            if the_keys is None:
+                the_keys = await anyio.to_thread.run_sync(open_key_store, settings)
             if own_bus:
                 await the_bus.start()
             await hub.start()
             app.state.jonbu = AppState(
                 settings=settings, store=the_store, bus=the_bus, hub=hub,
-                keys=keys or FileKeyStore(key_file(settings.data_dir)), limiter=the_limiter,
+                keys=the_keys, limiter=the_limiter,
                 metrics=metrics, auth_enabled=auth_enabled, stream_status=stream_status,
             )
+            reloader = Reloader(on_reload, own_limiter=limiter is None)
+            app.state.jonbu_reloader = reloader
+            reloader.install_sighup(app.state.jonbu)
             logger.info(
                 "API ready: store=%s bus=%s auth=%s rate_limit=%s (%s)", the_store.name, the_bus.name,
                 "on" if auth_enabled else "off", settings.rate_limit, the_limiter.name,
             )
             yield
         finally:
+            if getattr(app.state, "jonbu_reloader", None) is not None:
+                app.state.jonbu_reloader.remove_sighup()
             await hub.stop()
-            await the_limiter.close()
+            jonbu_state = getattr(app.state, "jonbu", None)
+            await (jonbu_state.limiter if jonbu_state is not None else the_limiter).close()
             if own_bus:
                 await the_bus.close()
+            if keys is None and the_keys is not None:
+                close_key_store(the_keys)
             if own_store:
                 the_store.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prometheus_client import (
@@ -59,6 +59,11 @@ class ApiMetrics:
             buckets=_LATENCY_BUCKETS, registry=r,
         )
         self.history_rows = Counter("jonbu_history_rows", "Bars served by history requests.", ["format"], registry=r)
+        self._before_render: list[Callable[[], None]] = []
+
+    def before_render(self, hook: Callable[[], None]) -> None:
+        """Call ``hook`` before every :meth:`render` (to bring counters kept elsewhere up to date)."""
+        self._before_render.append(hook)
 
     @contextmanager
     def store_timer(self, op: str) -> Iterator[None]:
@@ -71,4 +76,6 @@ class ApiMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text format."""
+        for hook in self._before_render:
+            hook()
         return generate_latest(self.registry)

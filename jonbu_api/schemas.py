@@ -119,7 +119,8 @@ class WsStats(BaseModel):
     events: int = Field(description="Bus events received by this process.")
     conflated: int = Field(description="Partial updates replaced by newer ones before being sent.")
     kicked: int = Field(description="Clients closed for being too slow or idle.")
-    sent: int = Field(description="Messages sent to the connected clients.")
+    sent: int = Field(description="Messages sent to WebSocket clients since this process started "
+                                  "(clients gone since included), like jonbu_ws_messages_sent_total.")
 
 
 class StreamStatsOut(BaseModel):

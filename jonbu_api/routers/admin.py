@@ -1,16 +1,18 @@
-"""``/api/v1/admin``: API keys and the quarantine (admin scope)."""
+"""``/api/v1/admin``: API keys, the quarantine and configuration reload (admin scope)."""
 
 from __future__ import annotations
 
 import math
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from starlette.responses import Response
 
 from jonbu_api.deps import AdminAccess, StateDep, SymbolQuery
 from jonbu_api.errors import error_responses
+from jonbu_api.reload import Reloader, ReloadOut
 from jonbu_api.schemas import KeyCreatedOut, KeyCreateIn, KeyOut, KeysOut, QuarantineOut
+from jonbu_core.errors import ConfigError, InvalidInputError
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
 
@@ -77,3 +79,22 @@ def _clean(v: Any) -> Any:
     if isinstance(v, float) and not math.isfinite(v):
         return None
     return v
+
+
+@router.post(
+    "/reload", response_model=ReloadOut, summary="Reload the configuration",
+    responses=error_responses(401, 403, 422, 429),
+)
+async def reload_config(_: AdminAccess, state: StateDep, request: Request) -> ReloadOut:
+    """Re-read the env file (``.env`` or ``$JONBU_ENV_FILE``) and apply what can change at run time.
+
+    Symbols, rate limits and the log level change without dropping a connection (the
+    in-process stream subscribes to added symbols); other changed variables are listed
+    in ``restart_required``. Same as sending ``SIGHUP`` to the process. A bad value in
+    the file answers 422 and changes nothing.
+    """
+    reloader: Reloader = request.app.state.jonbu_reloader
+    try:
+        return await reloader.reload(state)
+    except ConfigError as exc:
+        raise InvalidInputError(f"configuration not reloaded: {exc}") from None

@@ -26,7 +26,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
 from jonbu_api.deps import Principal, check_access, client_address
-from jonbu_api.hub import Client, Key
+from jonbu_api.hub import CLOSE_GOING_AWAY, Client, Key
 from jonbu_api.state import AppState
 from jonbu_core.errors import AuthError, InvalidInputError, JonbuError, RateLimitedError
 from jonbu_core.models import normalize_symbol
@@ -172,6 +172,9 @@ async def _serve(ws: WebSocket, initial: tuple[str, str] | None) -> None:
     if principal is None:
         return
     hub = state.hub
+    if hub.shutting_down:
+        await ws.close(code=CLOSE_GOING_AWAY, reason="server shutting down")
+        return
     client = hub.register(ws, principal.name)
     errors = 0
     try:

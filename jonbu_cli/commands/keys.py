@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -17,11 +19,17 @@ def register(app: typer.Typer) -> None:
     app.add_typer(keys_app, name="keys")
 
 
-def _store() -> Any:
-    from jonbu_api.auth import FileKeyStore, key_file
+@contextlib.contextmanager
+def _store() -> Iterator[Any]:
+    """The key store the API uses with these settings (file, or Postgres with JONBU_STORE=postgres)."""
+    from jonbu_api.keystore import close_key_store, open_key_store
     from jonbu_cli.common import settings
 
-    return FileKeyStore(key_file(settings().data_dir))
+    keys = open_key_store(settings())
+    try:
+        yield keys
+    finally:
+        close_key_store(keys)
 
 
 @keys_app.command("create")
@@ -31,7 +39,8 @@ def create(
     as_json: Annotated[bool, typer.Option("--json", help="Print the key as JSON.")] = False,
 ) -> None:
     """Create an API key and show it once: only its hash is kept."""
-    info, key = _store().create(name, scope)
+    with _store() as keys:
+        info, key = keys.create(name, scope)
     if as_json:
         console.print_json(json.dumps({**info.public(), "key": key}))
         return
@@ -48,7 +57,8 @@ def list_keys(
     """List API keys (names, scopes, prefixes; never the keys)."""
     from rich.table import Table
 
-    entries = _store().list(include_revoked)
+    with _store() as keys:
+        entries = keys.list(include_revoked)
     if as_json:
         console.print_json(json.dumps({"keys": [e.public() for e in entries]}))
         return
@@ -64,5 +74,6 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(name: Annotated[str, typer.Argument(help="Name of the key to revoke.")]) -> None:
     """Revoke an API key (running servers notice within a request)."""
-    info = _store().revoke(name)
+    with _store() as keys:
+        info = keys.revoke(name)
     console.print(f"revoked {info.name} ({info.prefix}…)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -35,14 +35,14 @@ def serve(
     """
     import uvicorn
 
-    from jonbu_api.auth import FileKeyStore, key_file
+    from jonbu_api.server import run as run_server
     from jonbu_core.logging import setup_logging
     from jonbu_core.settings import get_settings
 
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_format)
     the_port = port or settings.api_port
-    if settings.auth_enabled(default=True) and FileKeyStore(key_file(settings.data_dir)).count_active() == 0:
+    if settings.auth_enabled(default=True) and _count_active_keys(settings) == 0:
         err_console.print(
             "[yellow]warning:[/] auth is on and no API key exists: every request but health and "
             "metrics will get 401. Create one with [bold]jonbu-ohlcv keys create NAME[/] (or set JONBU_AUTH=off)."
@@ -54,7 +54,7 @@ def serve(
         )
     console.print(f"jonbu-ohlcv API on http://{host}:{the_port}/  (docs: http://{host}:{the_port}/docs)")
     _exit_cleanly_on_stop()
-    uvicorn.run(
+    config = uvicorn.Config(
         "jonbu_api.main:create_app",
         factory=True,
         host=host,
@@ -68,6 +68,23 @@ def serve(
         # Fan-out sends one small frame per client: compressing each costs more CPU than it saves.
         ws_per_message_deflate=False,
     )
+    # jonbu_api's Server: WebSocket clients get 1001 (going away) on shutdown, and the GC is
+    # frozen after startup (no long full collections in the WebSocket fan-out).
+    run_server(config)
+
+
+def _count_active_keys(settings: Any) -> int:
+    from jonbu_api.keystore import close_key_store, open_key_store
+
+    try:
+        keys = open_key_store(settings)
+    except Exception as exc:  # the database is down: the server says so too, do not fail here
+        err_console.print(f"[yellow]warning:[/] cannot count API keys: {exc}")
+        return -1
+    try:
+        return int(keys.count_active())
+    finally:
+        close_key_store(keys)
 
 
 def _exit_cleanly_on_stop() -> None:

@@ -98,6 +98,8 @@ class UpsertResult:
     updated: int
     attempts: int = 1
     seconds: float = 0.0
+    appended: bool = False
+    """``True`` when no key was stored yet and the rows were simply appended."""
 
 
 @dataclass

@@ -251,3 +251,41 @@ def clear_embedder_cache() -> None:
     """Forget loaded models (frees memory; the next call loads again)."""
     with _LOCK:
         _CACHE.clear()
+
+
+def warm(settings: Settings, *, query: str | None = "hammer reversal with oversold RSI") -> threading.Thread:
+    """Load the embedder of ``settings`` in a background (daemon) thread.
+
+    For the API lifespan: the first search then does not wait for the model to load
+    (a few seconds). The thread calls :func:`get_embedder` — so the loaded model is the
+    one later searches get — and embeds ``query`` once (first-call warm-up of the
+    tokenizer and kernels; ``None`` skips it). Failures are logged, never raised: a
+    search loads the model again (and reports the error) when it needs it.
+
+    Parameters
+    ----------
+    settings : Settings
+        Embedding model, device and batch size.
+    query : str or None
+        Text embedded once after loading.
+
+    Returns
+    -------
+    threading.Thread
+        The started thread (``join()`` it to wait for the model).
+    """
+
+    def run() -> None:
+        started = time.perf_counter()
+        try:
+            emb = get_embedder(settings)
+            if query:
+                emb.embed_query(query)
+        except Exception as exc:  # best effort: a missing model must not take the API down
+            logger.warning("embedding model warm-up failed (the first search will retry): %s", exc)
+            return
+        logger.info("embedding model warm in %.1fs", time.perf_counter() - started)
+
+    thread = threading.Thread(target=run, name="jonbu-embedder-warm", daemon=True)
+    thread.start()
+    return thread

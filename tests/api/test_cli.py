@@ -139,3 +139,50 @@ def test_ws_urls_with_keys_are_redacted_in_logs(caplog: pytest.LogCaptureFixture
         )
     assert "jk_SECRET123" not in caplog.text
     assert "api_key=***&x=1" in caplog.text
+
+
+def test_serve_shutdown_closes_websockets_with_1001(
+    server: tuple[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGTERM: the hub says "going away" (1001) before uvicorn closes what is left (1012)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    url, proc = server
+    assert main(["keys", "create", "ws", "--json"]) == 0
+    key = json.loads(capsys.readouterr().out)["key"]
+    with connect(url.replace("http", "ws") + f"/ws?api_key={key}", proxy=None, open_timeout=10) as ws:
+        ws.send(json.dumps({"action": "subscribe", "symbols": ["AAPL"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "subscribed"
+        proc.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as exc:
+            while True:
+                ws.recv(timeout=15)
+    assert exc.value.rcvd is not None and exc.value.rcvd.code == 1001
+    assert proc.wait(timeout=20) == 0
+
+
+def test_keys_commands_with_postgres(
+    capsys: pytest.CaptureFixture[str], data_dir: Path, fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With JONBU_STORE=postgres the CLI manages the keys in the database, not the file."""
+    monkeypatch.setenv("JONBU_STORE", "postgres")
+    monkeypatch.setenv("JONBU_DATABASE_URL", fresh_pg_url)
+    assert main(["keys", "create", "alice", "--scope", "admin", "--json"]) == 0
+    key = json.loads(capsys.readouterr().out)["key"]
+    assert main(["keys", "create", "alice"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert main(["keys", "list", "--json"]) == 0
+    assert [k["name"] for k in json.loads(capsys.readouterr().out)["keys"]] == ["alice"]
+    assert not (data_dir / "api_keys.json").exists()
+    from jonbu_api.keystore import PgKeyStore
+
+    ks = PgKeyStore(fresh_pg_url)
+    try:
+        info = ks.verify(key)
+        assert info is not None and info.scope == "admin"
+    finally:
+        ks.close()
+    assert main(["keys", "revoke", "alice"]) == 0
+    assert main(["keys", "revoke", "alice"]) == 1
+    assert "no active API key" in capsys.readouterr().err

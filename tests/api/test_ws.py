@@ -286,3 +286,38 @@ def test_updates_and_stats_over_redis(settings: Any, store: Any, redis_url: str,
         stats = c.get("/api/v1/stream/stats").json()
         assert stats["source"] == "bus" and stats["bus"] == "redis" and stats["stream"]["lag_s"] == 0.2
         assert c.get("/api/v1/health").json()["components"]["bus"]["backend"] == "redis"
+
+
+def test_stats_sent_counts_messages_of_clients_gone_since(client: TestClient, bus: MemoryBus) -> None:
+    """``ws.sent`` is a counter of the process: it used to sum the connected clients only,
+    so it fell back to 0 whenever the client that got the updates had disconnected."""
+    with client.websocket_connect("/ws/ohlcv/AAPL") as ws:
+        assert recv(ws)["type"] == "subscribed"
+        publish(client, bus, ev(final=True))
+        assert recv(ws)["type"] == "candle"
+    stats = client.get("/api/v1/stream/stats").json()["ws"]
+    assert stats["clients"] == 0 and stats["sent"] >= 2
+    text = client.get("/metrics").text
+    assert f"jonbu_ws_messages_sent_total {float(stats['sent'])}" in text
+
+
+async def test_going_away_closes_clients_with_1001_and_refuses_new_ones() -> None:
+    from jonbu_api.hub import CLOSE_GOING_AWAY, going_away
+
+    hub = Hub(MemoryBus(), ApiMetrics())
+    await hub.start()
+    socks = [FakeSocket(), FakeSocket(slow=True)]
+    for s in socks:
+        hub.subscribe(hub.register(s, None), [("AAPL", "1m")])  # type: ignore[arg-type]
+    hub.dispatch(ev())
+    assert await going_away(timeout=1.0) >= 2
+    assert [s.closed[0] if s.closed else None for s in socks] == [CLOSE_GOING_AWAY] * 2
+    assert hub.shutting_down and not hub.clients
+    await hub.stop()
+
+
+def test_new_connection_during_shutdown_gets_1001(client: TestClient) -> None:
+    client.app.state.jonbu.hub.shutting_down = True  # type: ignore[attr-defined]
+    with client.websocket_connect("/ws") as ws, pytest.raises(WebSocketDisconnect) as exc:
+        recv(ws)
+    assert exc.value.code == 1001

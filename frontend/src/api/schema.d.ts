@@ -340,6 +340,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reload the configuration
+         * @description Re-read the env file (``.env`` or ``$JONBU_ENV_FILE``) and apply what can change at run time.
+         *
+         *     Symbols, rate limits and the log level change without dropping a connection (the
+         *     in-process stream subscribes to added symbols); other changed variables are listed
+         *     in ``restart_required``. Same as sending ``SIGHUP`` to the process. A bad value in
+         *     the file answers 422 and changes nothing.
+         */
+        post: operations["reload_config"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/logs": {
         parameters: {
             query?: never;
@@ -385,6 +410,22 @@ export interface components {
             trade_count?: number | null;
             /** Vwap */
             vwap?: number | null;
+        };
+        /**
+         * ChangeOut
+         * @description One setting that changed.
+         */
+        ChangeOut: {
+            /**
+             * Old
+             * @description The value before the reload.
+             */
+            old: unknown;
+            /**
+             * New
+             * @description The value now in effect.
+             */
+            new: unknown;
         };
         /**
          * ComponentStatus
@@ -760,6 +801,42 @@ export interface components {
             }[];
         };
         /**
+         * ReloadOut
+         * @description What a configuration reload applied.
+         */
+        ReloadOut: {
+            /**
+             * Changed
+             * @description Reloadable settings that changed, by field name.
+             */
+            changed: {
+                [key: string]: components["schemas"]["ChangeOut"];
+            };
+            /**
+             * Restart Required
+             * @description Variables whose value in the env file differs from the running value but need a restart.
+             */
+            restart_required: string[];
+            /**
+             * Env File
+             * @description The env file that was read (empty when there is none).
+             */
+            env_file: string;
+            /**
+             * Reloaded At
+             * Format: date-time
+             * @description When the reload was applied (UTC).
+             */
+            reloaded_at: string;
+            /**
+             * Extra
+             * @description What the embedding process applied (the in-process stream's symbols).
+             */
+            extra?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
          * SearchOut
          * @description ``GET /api/v1/rag/search``.
          */
@@ -868,7 +945,7 @@ export interface components {
             kicked: number;
             /**
              * Sent
-             * @description Messages sent to the connected clients.
+             * @description Messages sent to WebSocket clients since this process started (clients gone since included), like jonbu_ws_messages_sent_total.
              */
             sent: number;
         };
@@ -1825,6 +1902,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["QuarantineOut"];
+                };
+            };
+            /** @description Missing or invalid API key. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The API key lacks the scope this operation needs (admin). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Invalid input (symbol, timeframe, dates, limit…). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Rate limited; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    reload_config: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReloadOut"];
                 };
             };
             /** @description Missing or invalid API key. */

@@ -132,3 +132,22 @@ def test_concurrent_queries_from_threads(embedder: SentenceTransformerEmbedder) 
         got = list(pool.map(embedder.embed_query, queries))
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_warm_loads_the_shared_embedder_in_the_background(embedder: SentenceTransformerEmbedder) -> None:
+    from jonbu_core.rag.embedder import warm
+
+    settings = load_settings(embedding_model=None, embedding_device="auto", embedding_batch_size=64)
+    thread = warm(settings)
+    assert thread.daemon
+    thread.join(120)
+    assert not thread.is_alive()
+    assert get_embedder(settings) is embedder  # the model searches will use
+
+
+def test_warm_logs_instead_of_raising(tmp_path: Path) -> None:
+    from jonbu_core.rag.embedder import warm
+
+    thread = warm(load_settings(embedding_model=str(tmp_path / "missing"), embedding_device="cpu"), query=None)
+    thread.join(60)
+    assert not thread.is_alive()

@@ -191,3 +191,54 @@ def test_parallel_processes_lose_nothing(tmp_path: Path, make_rows: Rows) -> Non
     assert store.count(SearchFilter(symbol="SPY")) == 200
     assert store.count() == 505
     assert store.duplicate_keys() == 0
+
+
+def test_write_paths(tmp_path: Path, make_rows: Rows) -> None:
+    store = LanceRagStore(tmp_path / "db", atomic_replace=False)
+    first = store.upsert(make_rows("AAPL", 40))
+    assert first.appended and (first.inserted, first.updated) == (40, 0)
+    # a re-export of a stored range: delete + append, counted as updates
+    again = store.upsert(make_rows("AAPL", 40, text="again {i}"))
+    assert again.appended and (again.inserted, again.updated) == (0, 40)
+    # a batch that leaves stored keys of its range out: merge_insert keeps them
+    sparse = make_rows("AAPL", 40, text="sparse {i}").filter(pa.array([i % 2 == 0 for i in range(40)]))
+    res = store.upsert(sparse)
+    assert not res.appended and (res.inserted, res.updated) == (0, 20)
+    texts = store.read().column("text").to_pylist()
+    assert texts[:2] == ["sparse 0", "again 1"] and len(texts) == 40
+    # the atomic default always merges
+    atomic = LanceRagStore(tmp_path / "db")
+    res = atomic.upsert(make_rows("AAPL", 40))
+    assert not res.appended and (res.inserted, res.updated) == (0, 40)
+    assert store.count() == 40 and store.duplicate_keys() == 0
+    # other partitions are untouched; the lock files live outside the tables
+    store.upsert(make_rows("MSFT", 10))
+    store.upsert(make_rows("AAPL", 10, timeframe="1h"))
+    assert store.count() == 60
+    assert (tmp_path / "db" / ".locks").is_dir()
+    assert store._db.table_names() == ["rag_candles"]
+
+
+def test_indexes_stay_current_after_appends(tmp_path: Path, make_rows: Rows) -> None:
+    store = LanceRagStore(tmp_path / "db")
+    store.upsert(make_rows("AAPL", 100, text="plain candle {i}"))
+    store.ensure_indexes()
+    store.upsert(make_rows("MSFT", 50, text="hammer candle {i}"))  # appended, not indexed yet
+    assert store.text_search("hammer", SearchFilter(), 100).num_rows == 50
+    store.upsert(make_rows("MSFT", 50, text="doji candle {i}"))  # replaced by delete + append
+    assert store.text_search("hammer", SearchFilter(), 100).num_rows == 0
+    assert store.text_search("doji", SearchFilter(symbol="MSFT"), 100).num_rows == 50
+
+
+def test_small_fragments_are_compacted(tmp_path: Path, make_rows: Rows, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jonbu_core.rag.lancedb_store as mod
+
+    monkeypatch.setattr(mod, "OPTIMIZE_SMALL_FRAGMENTS", 4)
+    store = LanceRagStore(tmp_path / "db")
+    store.upsert(make_rows("AAPL", 10))
+    store.ensure_indexes()
+    for i, sym in enumerate(["MSFT", "NVDA", "SPY", "QQQ", "IWM"]):
+        store.upsert(make_rows(sym, 10, seed=i))  # one small fragment each
+    assert "optimize" in store.ensure_indexes().actions
+    assert store.count() == 60 and store.duplicate_keys() == 0
+    assert store.text_search("candle", SearchFilter(symbol="IWM"), 20).num_rows == 10
