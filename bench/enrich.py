@@ -3,18 +3,24 @@
 Measures, in one run on the same 1M 1m candles:
 
 * batch: ``enrich_table`` (every indicator of the default set, 61 candlestick
-  patterns, chart patterns, context, levels, features, confidence) in ns/candle,
-  against the floor — the bare TA-Lib Function-API calls for the same indicators —
-  and against every TA-Lib call the plan makes (indicators, context inputs,
-  candlesticks, feature normalisation);
-* incremental: ``IncrementalEnricher.update`` per new candle, p50/p99 µs, against a
-  naive baseline that re-runs the batch path over the warm-up window for each
-  candle.
+  patterns, chart patterns, context, levels, features, confidence, Arrow table) in
+  ns/candle — wall with the TA-Lib calls on the thread pool (2 threads, the library's
+  default for large tables), wall and CPU time on one thread (``parallel=False``),
+  and once with glibc's default allocator before
+  :func:`jonbu_core.enrich.memory.tune_allocator` — against the floor: the bare
+  TA-Lib Function-API calls for the same indicators on one thread;
+* incremental: ``IncrementalEnricher.update`` per new candle, p50/p99 µs (wall and
+  thread CPU time; setup objects frozen with ``gc.freeze`` as in a daemon after
+  start-up), against a naive baseline (the batch path over the warm-up window per
+  candle) and against its floor: the bare TA-Lib streaming-handle updates of one bar.
+
+The machine load average is recorded next to every figure (the box is shared).
 
 Data: the mock market (``jonbu_core.providers.mock.MockMarket``), generated once in
 two spawned processes and cached as Parquet in the temp dir (``--data mock``; the
 default ``auto`` uses that cache when present and a NumPy GBM otherwise, so a
-default run stays well under two minutes). Writes ``bench/results/enrich.json``.
+default run stays around a minute). Writes ``bench/results/enrich.json`` and the
+chart ``bench/results/enrich.png`` (drawn by ``bench/report.py``'s code).
 
     .venv/bin/python bench/enrich.py [--candles 1000000] [--data auto|mock|gbm] [--updates 50000]
 """
@@ -44,6 +50,7 @@ from jonbu_core.enrich import enrich_candles, enrich_table, parse_indicator_spec
 from jonbu_core.enrich.engine import cached_plan
 from jonbu_core.enrich.graph import Graph, TaCall, base_series, evaluate
 from jonbu_core.enrich.incremental import IncrementalEnricher
+from jonbu_core.enrich.memory import tune_allocator
 from jonbu_core.enrich.service import required_warmup
 from jonbu_core.models import bars_to_candles
 
@@ -110,6 +117,22 @@ def _best(fn: Any, repeat: int, clock: Any = time.perf_counter) -> float:
     return best
 
 
+def _timed(fn: Any, repeat: int) -> tuple[float, float]:
+    """(best wall seconds, best process CPU seconds — every thread) over ``repeat`` runs."""
+    wall = cpu = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        wall = min(wall, time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
+    return wall, cpu
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def _talib_calls(graph: Graph, arrays: dict[str, np.ndarray[Any, Any]]) -> list[tuple[Any, list[Any], tuple[Any, ...]]]:
     """The TA-Lib calls of ``graph`` whose inputs are plain bar series (the bare floor)."""
     calls = []
@@ -120,6 +143,7 @@ def _talib_calls(graph: Graph, arrays: dict[str, np.ndarray[Any, Any]]) -> list[
 
 
 def bench_batch(bars: pa.Table, repeat: int) -> dict[str, float]:
+    """Batch figures; ``*_ns`` are per candle. Everything after ``tune`` runs with the tuned allocator."""
     n = bars.num_rows
     specs = parse_indicator_spec(None)
     cols = {k: np.ascontiguousarray(bars.column(k).to_numpy(zero_copy_only=False), dtype=np.float64)
@@ -137,20 +161,37 @@ def bench_batch(bars: pa.Table, repeat: int) -> dict[str, float]:
             fn(*args, *params)
 
     def whole_graph() -> None:
-        evaluate(plan_graph, dict(base))
+        evaluate(plan_graph, dict(base), False)
 
+    def ours(parallel: bool) -> Any:
+        return lambda: enrich_table(bars, timeframe="1m", parallel=parallel)
+
+    ns = 1e9 / n
+    out: dict[str, float] = {}
     enrich_table(bars.slice(0, 20000))  # warm caches (plan, abstract lookbacks)
-    gc.collect()
-    t_ours = _best(lambda: enrich_table(bars, timeframe="1m"), repeat)
-    cpu_ours = _best(lambda: enrich_table(bars, timeframe="1m"), 1, time.process_time)
-    t_floor = _best(floor, repeat)
-    t_graph = _best(whole_graph, repeat)
+    # 1. glibc's default allocator (8 MB arrays come from mmap and are faulted in again each time)
+    w, c = _timed(ours(True), 1)
+    out.update(default_alloc_parallel_wall_ns=w * ns, default_alloc_parallel_cpu_ns=c * ns,
+               default_alloc_load=_load())
+    w, c = _timed(floor, repeat)
+    out.update(default_alloc_floor_ns=w * ns, default_alloc_floor_cpu_ns=c * ns)
+    # 2. tuned allocator (jonbu_core.enrich.memory.tune_allocator): freed arrays are reused
+    out["allocator_tuned"] = float(tune_allocator())
+    enrich_table(bars, timeframe="1m")  # grow the heap once
+    out["load_before_batch"] = _load()
+    w, c = _timed(floor, repeat)
+    out.update(floor_ns=w * ns, floor_cpu_ns=c * ns)
+    w, c = _timed(ours(False), repeat)
+    out.update(ours_serial_ns=w * ns, ours_serial_cpu_ns=c * ns, load_serial=_load())
+    w, c = _timed(ours(True), repeat)
+    out.update(ours_parallel_ns=w * ns, ours_parallel_cpu_ns=c * ns, load_parallel=_load())
+    w, _ = _timed(whole_graph, max(1, repeat - 1))
+    out["graph_ns"] = w * ns
     sub = bars.slice(n - 20000)
     t_obj = _best(lambda: enrich_candles(sub, timeframe="1m"), 1)
-    return {"ours_ns": t_ours / n * 1e9, "ours_cpu_ns": cpu_ours / n * 1e9,
-            "floor_ns": t_floor / n * 1e9, "graph_ns": t_graph / n * 1e9,
-            "objects_us": t_obj / sub.num_rows * 1e6, "n_floor_calls": float(len(floor_calls)),
-            "n_all_calls": float(n_all)}
+    out.update(objects_us=t_obj / sub.num_rows * 1e6, n_floor_calls=float(len(floor_calls)),
+               n_all_calls=float(n_all), load_after_batch=_load())
+    return out
 
 
 def bench_incremental(bars: pa.Table, updates: int, naive: int) -> dict[str, float]:
@@ -200,6 +241,50 @@ def bench_incremental(bars: pa.Table, updates: int, naive: int) -> dict[str, flo
             "seed_bars": float(seed_n), "seed_s": seed_s, "naive_p50_us": float(np.percentile(naive_t, 50) / 1000.0)}
 
 
+def bench_stream_floor(bars: pa.Table, seed_n: int, updates: int) -> dict[str, float]:
+    """Floor of the incremental path: only the TA-Lib streaming-handle updates of one bar.
+
+    Every TA-Lib call of the plan (indicators, context inputs, 61 candlesticks, feature
+    min-max) as a streaming handle opened on ``seed_n`` bars, then ``update`` for each
+    new bar with the inputs the batch path computed; per-bar thread CPU time.
+    """
+    from jonbu_core.enrich.engine import compute
+    from jonbu_core.enrich.stepper import Stepper
+
+    total = min(bars.num_rows, seed_n + updates)
+    res = compute(bars.slice(0, total), parse_indicator_spec(None), "1m", parallel=False)
+    st = Stepper(res.plan.graph)
+    st.seed({k: v[:seed_n] for k, v in res.series.items()}, seed_n)
+    ups, rows, is_cdl = [], [], []
+    for pos, node in enumerate(st.nodes):
+        if isinstance(node, TaCall):
+            ups.append(st.handles[pos].update)
+            rows.append(list(zip(*(res.series[s][seed_n:total].tolist() for s in node.inputs), strict=True)))
+            is_cdl.append(node.func.startswith("CDL"))
+    cdl_ups = [u for u, c in zip(ups, is_cdl, strict=True) if c]
+    cdl_rows = [r for r, c in zip(rows, is_cdl, strict=True) if c]
+    other_ups = [u for u, c in zip(ups, is_cdl, strict=True) if not c]
+    other_rows = [r for r, c in zip(rows, is_cdl, strict=True) if not c]
+    clock = time.thread_time_ns
+    overhead = int(np.median([-(clock() - clock()) for _ in range(2000)]))
+    m = total - seed_n
+    all_t = np.empty(m, dtype=np.int64)
+    cdl_t = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        t0 = clock()
+        for u, r in zip(cdl_ups, cdl_rows, strict=True):
+            u(*r[i])
+        t1 = clock()
+        for u, r in zip(other_ups, other_rows, strict=True):
+            u(*r[i])
+        t2 = clock()
+        cdl_t[i] = t1 - t0 - overhead
+        all_t[i] = t2 - t0 - 2 * overhead
+    return {"n_handles": float(len(ups)), "n_cdl_handles": float(len(cdl_ups)), "n_bars": float(m),
+            "cpu_p50_us": float(np.percentile(all_t, 50) / 1000), "cpu_p99_us": float(np.percentile(all_t, 99) / 1000),
+            "cdl_cpu_p50_us": float(np.percentile(cdl_t, 50) / 1000)}
+
+
 def main() -> None:
     """Run the benchmark and write bench/results/enrich.json."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -209,7 +294,7 @@ def main() -> None:
                          "gbm: a NumPy GBM; auto: mock when cached, else gbm")
     ap.add_argument("--updates", type=int, default=50_000, help="incremental updates to time")
     ap.add_argument("--naive", type=int, default=100, help="candles for the naive incremental baseline")
-    ap.add_argument("--repeat", type=int, default=3, help="batch runs (best is kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="batch runs (best is kept)")
     args = ap.parse_args()
     t_start = time.perf_counter()
     load_before = list(os.getloadavg())
@@ -222,38 +307,76 @@ def main() -> None:
     n = bars.num_rows
     print(f"{n:,} 1m candles ({source}); load {time.perf_counter() - t_start:.1f}s", flush=True)
     b = bench_batch(bars, args.repeat)
+    load_inc = _load()
     inc = bench_incremental(bars, args.updates, args.naive)
-    floor_name = f"bare TA-Lib calls for the same indicators ({int(b['n_floor_calls'])} calls)"
+    inc["load_before"], inc["load_after"] = load_inc, _load()
+    sfloor = bench_stream_floor(bars, max(required_warmup(None, "1m"), 5000), min(args.updates, 20_000))
+    sfloor["load"] = _load()
+    floor_name = f"bare TA-Lib calls for the same indicators ({int(b['n_floor_calls'])} calls, 1 thread)"
+    what = ("enrich_table: default indicators + 61 candlesticks + chart patterns + context + levels + "
+            "38 features + confidence, as an Arrow table")
+    tuned = "allocator tuned (jonbu_core.enrich.memory.tune_allocator)"
+
+    def ld(*keys: str, src: dict[str, float] = b) -> str:
+        return "load " + "/".join(f"{src[k]:.2f}" for k in keys) + f" on {os.cpu_count()} cores"
+
     figures = [
-        figure(f"batch full enrichment, {n:,} 1m candles", b["ours_ns"], "ns/candle",
-               target=("<=", 1000.0), higher_is_better=False,
-               note="enrich_table: default indicators + 61 candlesticks + chart patterns + context + "
-                    "levels + 38 features + confidence"),
-        figure("batch full enrichment vs floor", b["ours_ns"], "ns/candle",
-               baseline=(floor_name, b["floor_ns"]), target=("x<=", 10.0), higher_is_better=False),
-        figure("graph only: every TA-Lib call of the plan + element-wise ops", b["graph_ns"], "ns/candle",
+        figure(f"batch full enrichment, {n:,} 1m candles, parallel wall (2 threads)", b["ours_parallel_ns"],
+               "ns/candle", baseline=(floor_name, b["floor_ns"]), target=("<=", 1000.0), higher_is_better=False,
+               note=f"{what}; TA-Lib calls and the swing stage on the thread pool; {tuned}; "
+                    f"{ld('load_parallel')}"),
+        figure("batch full enrichment vs floor, parallel wall", b["ours_parallel_ns"], "ns/candle",
+               baseline=(floor_name, b["floor_ns"]), target=("x<=", 10.0), higher_is_better=False,
+               note=f"wall of 2 threads against the 1-thread floor; {ld('load_parallel')}"),
+        figure("batch full enrichment, 1 thread, wall", b["ours_serial_ns"], "ns/candle",
+               baseline=(floor_name, b["floor_ns"]), target=("x<=", 10.0), higher_is_better=False,
+               note=f"parallel=False; {tuned}; {ld('load_serial')}"),
+        figure("batch full enrichment, 1 thread, CPU time", b["ours_serial_cpu_ns"], "ns/candle",
+               baseline=("floor, CPU time", b["floor_cpu_ns"]), target=("x<=", 10.0), higher_is_better=False,
+               note=f"process CPU time: robust to other load on the machine; {ld('load_serial')}"),
+        figure("batch full enrichment, parallel, CPU time of all threads", b["ours_parallel_cpu_ns"], "ns/candle",
+               baseline=("floor, CPU time", b["floor_cpu_ns"]), higher_is_better=False,
+               note=f"{ld('load_parallel')}"),
+        figure("batch full enrichment, default glibc allocator, parallel wall",
+               b["default_alloc_parallel_wall_ns"], "ns/candle",
+               baseline=("floor, default allocator", b["default_alloc_floor_ns"]), higher_is_better=False,
+               note=f"first 1M run of the process, before tune_allocator (8 MB arrays mmap'd and faulted in "
+                    f"again); CPU {b['default_alloc_parallel_cpu_ns']:,.0f} ns/candle; {ld('default_alloc_load')}"),
+        figure("graph only: every TA-Lib call of the plan + element-wise ops, 1 thread", b["graph_ns"], "ns/candle",
                baseline=(floor_name, b["floor_ns"]), higher_is_better=False,
                note=f"{int(b['n_all_calls'])} TA-Lib calls (indicators, context inputs, 61 candlesticks, "
                     "feature min-max) and the ops; no pivots/levels/patterns/table"),
         figure("enrich_candles (EnrichedCandle objects, API path)", b["objects_us"], "µs/candle",
-               higher_is_better=False),
-        figure("incremental update p50", inc["p50_us"], "µs/candle",
+               higher_is_better=False, note=ld("load_after_batch")),
+        figure("incremental update p50, wall", inc["p50_us"], "µs/candle",
                baseline=("naive: batch over the warm-up window per candle", inc["naive_p50_us"]),
-               target=("<=", 20.0), higher_is_better=False),
-        figure("incremental update p99", inc["p99_us"], "µs/candle", target=("<=", 100.0),
-               higher_is_better=False, note=f"{int(inc['n_updates']):,} updates, GC on"),
-        figure("batch full enrichment, CPU time of all threads", b["ours_cpu_ns"], "ns/candle",
-               higher_is_better=False, note="process CPU time: robust to other load on the machine"),
+               target=("<=", 20.0), higher_is_better=False, note=ld("load_before", "load_after", src=inc)),
+        figure("incremental update p99, wall", inc["p99_us"], "µs/candle", target=("<=", 100.0),
+               higher_is_better=False,
+               note=f"{int(inc['n_updates']):,} updates, GC on (setup objects frozen with gc.freeze); "
+                    f"{ld('load_before', 'load_after', src=inc)}"),
         figure("incremental update p50, thread CPU time", inc["cpu_p50_us"], "µs/candle", target=("<=", 20.0),
-               higher_is_better=False, note="per-update thread CPU time (robust to a busy machine)"),
+               baseline=(f"floor: the {int(sfloor['n_handles'])} bare TA-Lib streaming updates of one bar",
+                         sfloor["cpu_p50_us"]), higher_is_better=False,
+               note=f"per-update thread CPU time (robust to a busy machine); the floor calls each "
+                    f"handle's update from a Python loop (so it includes that loop's overhead); of it, the "
+                    f"{int(sfloor['n_cdl_handles'])} candlestick handles take {sfloor['cdl_cpu_p50_us']:.1f} µs; "
+                    f"floor {ld('load', src=sfloor)}"),
         figure("incremental update p99, thread CPU time", inc["cpu_p99_us"], "µs/candle", target=("<=", 100.0),
-               higher_is_better=False),
+               higher_is_better=False, note=ld("load_before", "load_after", src=inc)),
     ]
-    write_result("enrich", figures, candles=n, data=source, incremental=inc, batch=b,
-                 seconds=time.perf_counter() - t_start, load_average=load_before,
-                 load_average_after=list(os.getloadavg()),
-                 note="the machine is shared: compare load_average with the core count")
+    path = write_result("enrich", figures, candles=n, data=source, incremental=inc, batch=b, stream_floor=sfloor,
+                        seconds=time.perf_counter() - t_start, load_average=load_before,
+                        load_average_after=list(os.getloadavg()),
+                        note="the machine is shared: compare load_average with the core count")
+    try:  # the chart bench/report.py draws for this bench, without re-rendering the others
+        from bench.report import _chart
 
+        _chart("enrich", figures)
+    except Exception as exc:  # the chart is optional (matplotlib)
+        print(f"no chart: {exc}")
+    print(f"wrote {path} in {time.perf_counter() - t_start:.0f}s; load {load_before[0]:.2f} -> "
+          f"{os.getloadavg()[0]:.2f}")
 
 if __name__ == "__main__":
     main()

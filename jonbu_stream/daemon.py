@@ -88,6 +88,8 @@ class StreamDaemon:
         self.settings, self.store, self.bus, self.feed = settings, store, bus, feed
         self._symbols_arg = list(symbols) if symbols else None
         self.symbols = SymbolTable()
+        self.active: list[str] = []
+        """The symbols streamed now (the table keeps every symbol ever seen)."""
         self.agg = CandleAggregator(timeframes, settings.allowed_lateness_seconds, self.symbols,
                                     correction_window=correction_window)
         tfs = self.agg.tf_names
@@ -224,6 +226,7 @@ class StreamDaemon:
             syms = [i.symbol for i in infos] or self.settings.symbol_list
         for s in syms:
             self.symbols.add(s)
+        self.active = list(syms)
         kind = self.feed.name if self.feed is not None else feed_kind(self.settings)
         if self.feed is None:
             prices = await asyncio.to_thread(self._latest_closes, syms) if kind == "mock" else None
@@ -232,7 +235,7 @@ class StreamDaemon:
         if factory == "auto":
             factory = self._alpaca_provider if kind == "alpaca" else None
         if callable(factory):
-            self.backfill = GapBackfiller(factory, lambda: self.symbols.names, self.store_sink, self.bus_sink,
+            self.backfill = GapBackfiller(factory, lambda: list(self.active), self.store_sink, self.bus_sink,
                                           settle=self._settle, max_gap=self.settings.stream_max_gap_hours * 3600,
                                           on_bars=self.on_backfill)
             latest = await asyncio.to_thread(self._latest_labels, syms)
@@ -363,6 +366,50 @@ class StreamDaemon:
                 self._froze = False
             self._done.set()
 
+    async def reload(self, settings: Settings) -> dict[str, Any]:
+        """Apply a configuration reload: follow the symbol registry (else ``JONBU_SYMBOLS``).
+
+        Added symbols are subscribed to (their bars start with their first trade); removed
+        ones are unsubscribed and their live bars close on the timers as usual. Symbols
+        fixed with ``--symbols`` do not change.
+
+        Parameters
+        ----------
+        settings : Settings
+            The reloaded settings (see :func:`jonbu_core.reload.reload_settings`).
+
+        Returns
+        -------
+        dict
+            ``{"symbols", "added", "removed"}`` and ``"note"`` when nothing could change.
+        """
+        self.settings = settings
+        if self._symbols_arg is not None:
+            return {"symbols": list(self.active), "added": [], "removed": [],
+                    "note": "symbols fixed by --symbols"}
+        infos = await asyncio.to_thread(self.store.list_symbols, True)
+        wanted = [i.symbol for i in infos] or settings.symbol_list
+        added = [s for s in wanted if s not in self.active]
+        removed = [s for s in self.active if s not in wanted]
+        if not added and not removed:
+            return {"symbols": list(self.active), "added": [], "removed": []}
+        feed = self.feed
+        if feed is None:  # not started: _setup reads the registry itself
+            return {"symbols": wanted, "added": added, "removed": removed}
+        if feed.name == "mock":
+            prices = await asyncio.to_thread(self._latest_closes, added)
+            changed = await feed.set_symbols(wanted, start_prices=prices)  # type: ignore[call-arg]
+        else:
+            changed = await feed.set_symbols(wanted)
+        if not changed:
+            return {"symbols": list(self.active), "added": [], "removed": [],
+                    "note": f"the {feed.name} feed cannot change its symbols while running"}
+        for s in added:
+            self.symbols.add(s)
+        self.active = list(wanted)
+        logger.info("stream symbols reloaded: +%s -%s", ",".join(added) or "none", ",".join(removed) or "none")
+        return {"symbols": list(self.active), "added": added, "removed": removed}
+
     async def stop(self) -> None:
         """Stop gracefully: stop the feed, flush closed bars to the bus and the store."""
         self._stop.set()
@@ -396,7 +443,7 @@ class StreamDaemon:
             "started_at": self._started.isoformat().replace("+00:00", "Z"),
             "uptime_s": round((datetime.now(UTC) - self._started).total_seconds(), 1),
             "feed": feed, "bus": getattr(self.bus, "name", "?"), "store": getattr(self.store, "name", "?"),
-            "symbols": names, "timeframes": [t for t, e in zip(a.tf_names, a.emitted, strict=True) if e],
+            "symbols": list(self.active) or names, "timeframes": [t for t, e in zip(a.tf_names, a.emitted, strict=True) if e],
             "allowed_lateness_s": self.settings.allowed_lateness_seconds,
             "throughput": {"trades_per_s": round(rate, 1)},
             "lag_s": None if newest is None else round((time.time_ns() - newest) / NS, 3),
@@ -427,10 +474,7 @@ async def _serve(settings: Settings, stop_requested: Callable[[], bool] | None =
     bus = open_bus(settings)
     await bus.start()
     daemon = StreamDaemon(settings, store, bus)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(daemon.stop()))
+    install_signal_handlers(daemon)
     if stop_requested is not None and stop_requested():
         await daemon.stop()  # a signal came during start-up: run() flushes nothing and returns
     if settings.stream_metrics_port:
@@ -444,6 +488,45 @@ async def _serve(settings: Settings, stop_requested: Callable[[], bool] | None =
         await asyncio.to_thread(store.close)
 
 
+def install_signal_handlers(daemon: StreamDaemon) -> None:
+    """SIGTERM/SIGINT stop ``daemon`` gracefully; SIGHUP reloads the configuration.
+
+    For a process that runs the daemon alone (``jonbu-ohlcv stream``); call it from
+    the running event loop.
+    """
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(daemon.stop()))
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:
+        task = asyncio.ensure_future(_reload(daemon))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError, ValueError):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
+    logger.debug("signal handlers installed: SIGTERM/SIGINT stop the stream, SIGHUP reloads the configuration")
+
+
+async def _reload(daemon: StreamDaemon) -> None:
+    """``SIGHUP``: re-read the env file, apply the log level and the symbols (never raises)."""
+    from jonbu_core.logging import set_log_level
+    from jonbu_core.reload import reload_settings
+
+    try:
+        result = await asyncio.to_thread(reload_settings, daemon.settings)
+        if "log_level" in result.changed:
+            set_log_level(result.settings.log_level)
+        out = await daemon.reload(result.settings)
+    except Exception as exc:  # a bad env file must not stop the stream
+        logger.error("configuration reload (SIGHUP) failed, nothing changed: %s", exc)
+        return
+    logger.info("configuration reload (SIGHUP): changed=%s restart_required=%s symbols=%s",
+                sorted(result.changed), result.restart_required, out)
+
+
 def run_daemon(settings: Settings, stop_requested: Callable[[], bool] | None = None) -> None:
     """Run the daemon in this process until SIGTERM/SIGINT (what ``jonbu-ohlcv stream`` calls).
 
@@ -453,4 +536,4 @@ def run_daemon(settings: Settings, stop_requested: Callable[[], bool] | None = N
     asyncio.run(_serve(settings, stop_requested))
 
 
-__all__ = ["StreamDaemon", "run_daemon"]
+__all__ = ["StreamDaemon", "install_signal_handlers", "run_daemon"]

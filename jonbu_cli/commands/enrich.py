@@ -49,8 +49,11 @@ def enrich(
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from jonbu_core.enrich import parse_indicator_spec
+    from jonbu_core.enrich.memory import tune_allocator
     from jonbu_core.enrich.service import enrich_range, enrich_range_table
     from jonbu_core.timeutil import parse_range
+
+    tune_allocator()  # a batch process: reuse freed large arrays (jonbu_core.enrich.memory)
 
     if fmt not in OUTPUT_FORMATS:
         raise InvalidInputError(f"unknown format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")

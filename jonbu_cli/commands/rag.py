@@ -66,11 +66,13 @@ def export_rag(
     )
 
     from jonbu_cli.common import settings as load_settings
+    from jonbu_core.enrich.memory import tune_allocator
     from jonbu_core.rag.embedder import get_embedder
     from jonbu_core.rag.export import export_rag as run_export
     from jonbu_core.timeframe import parse_timeframe
     from jonbu_core.timeutil import parse_range
 
+    tune_allocator()  # a batch process: reuse freed large arrays (jonbu_core.enrich.memory)
     settings = load_settings()
     syms = _symbols(symbols)
     parse_timeframe(timeframe)
@@ -156,9 +158,11 @@ def export_training(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from jonbu_cli.common import settings as load_settings
+    from jonbu_core.enrich.memory import tune_allocator
     from jonbu_core.errors import InvalidInputError
     from jonbu_core.rag.training import export_training as run_export
 
+    tune_allocator()  # a batch process: reuse freed large arrays (jonbu_core.enrich.memory)
     settings = load_settings()
     syms = _symbols(symbols)
     try:

@@ -62,12 +62,10 @@ def stream(
 
 async def _run(settings, feed, symbols, start, end, speed, replay_source) -> None:  # type: ignore[no-untyped-def]
     import asyncio
-    import contextlib
-    import signal
 
     from jonbu_core.bus.factory import open_bus
     from jonbu_core.stores.factory import open_store
-    from jonbu_stream.daemon import StreamDaemon
+    from jonbu_stream.daemon import StreamDaemon, install_signal_handlers
     from jonbu_stream.feeds import open_feed
 
     store = await asyncio.to_thread(open_store, settings)
@@ -79,10 +77,7 @@ async def _run(settings, feed, symbols, start, end, speed, replay_source) -> Non
             f = open_feed(settings, feed, symbols=symbols, store=store, start=start, end=end, speed=speed,
                           replay_source=replay_source)
         daemon = StreamDaemon(settings, store, bus, f, symbols=symbols)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, lambda: asyncio.ensure_future(daemon.stop()))
+        install_signal_handlers(daemon)  # SIGTERM/SIGINT: graceful stop; SIGHUP: reload
         if settings.stream_metrics_port:
             from prometheus_client import start_http_server
 

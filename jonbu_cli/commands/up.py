@@ -201,10 +201,11 @@ def _stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
 
 
 def _server_class() -> Any:
-    import uvicorn
+    from jonbu_api.server import Server as ApiServer
 
-    class Server(uvicorn.Server):
-        """uvicorn's server, minus its habit of re-raising SIGTERM after shutdown.
+    class Server(ApiServer):
+        """The API's server (1001 to WebSocket clients on shutdown, GC frozen after start-up),
+        minus uvicorn's habit of re-raising SIGTERM after shutdown.
 
         uvicorn re-raises the captured signal once it has stopped, which kills the
         process (exit 143) before the stream daemon is flushed. Here a signal only
@@ -246,7 +247,12 @@ async def _serve(
         from jonbu_stream.daemon import StreamDaemon
 
         daemon = StreamDaemon(settings, store, bus)
-    app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None)
+    async def on_reload(result: Any) -> dict[str, Any]:
+        """A reload of the API (SIGHUP, POST /api/v1/admin/reload) reaches the in-process stream."""
+        return {"stream": await daemon.reload(result.settings)} if daemon is not None else {}
+
+    app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None,
+                     on_reload=on_reload)
     server = _server_class()(
         uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws_per_message_deflate=False,
                        timeout_graceful_shutdown=10)

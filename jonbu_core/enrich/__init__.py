@@ -20,7 +20,8 @@ Modules: :mod:`.registry` (indicator catalogue, spec parsing, warm-up),
 :mod:`.graph` / :mod:`.ops` / :mod:`.plan` (one dataflow graph shared by both
 paths), :mod:`.engine` and :mod:`.batch` (vectorised path), :mod:`.stepper` and
 :mod:`.incremental` (one bar at a time), :mod:`.service` (store-backed ranges),
-:mod:`.models` (the pydantic output).
+:mod:`.models` (the pydantic output), :mod:`.memory` (opt-in allocator tuning for
+large batch runs).
 """
 
 from __future__ import annotations

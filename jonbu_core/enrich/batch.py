@@ -56,7 +56,11 @@ def _nullable(arr: np.ndarray[Any, Any], leading: int = 0) -> pa.Array:
     """
     n = len(arr)
     k = min(max(leading, 0), n)
-    if np.isnan(arr[k:]).any():
+    # a sum without NaN proves there is no NaN (one pass, no temporary); a NaN sum
+    # may also come from inf - inf, so then look element by element
+    with np.errstate(invalid="ignore", over="ignore"):
+        maybe_nan = bool(np.isnan(np.sum(arr[k:])))
+    if maybe_nan and np.isnan(arr[k:]).any():
         mask = np.isnan(arr)
         mask[:k] = True
         return pa.array(arr, mask=mask)
@@ -111,7 +115,7 @@ def result_table(res: BatchResult) -> pa.Table:
 
 
 def enrich_table(bars: pa.Table, specs: str | list[IndicatorSpec] | None = None, *,
-                 timeframe: str | None = None) -> pa.Table:
+                 timeframe: str | None = None, parallel: bool | None = None) -> pa.Table:
     """Enrich every bar of ``bars`` (vectorised).
 
     Parameters
@@ -124,13 +128,16 @@ def enrich_table(bars: pa.Table, specs: str | list[IndicatorSpec] | None = None,
     timeframe : str, optional
         Timeframe of the bars (picks the anchor of ``vwap``/``obv``); inferred from
         the ``timeframe`` column or the bar spacing when omitted.
+    parallel : bool, optional
+        Run the TA-Lib calls on the shared thread pool (default: for tables of
+        50,000 bars or more on a multi-core machine); same results either way.
 
     Returns
     -------
     pyarrow.Table
         See the module docstring for the columns.
     """
-    res = compute(bars, resolve_specs(specs), _timeframe(bars, timeframe))
+    res = compute(bars, resolve_specs(specs), _timeframe(bars, timeframe), parallel)
     return result_table(res)
 
 

@@ -102,7 +102,11 @@ def prepare(bars: pa.Table) -> tuple[pa.Table, IArray, dict[str, FArray]]:
         raise InvalidInputError("bars must be strictly ascending by ts (no duplicates)")
     cols = {name: _column(bars, name, True) for name in ("open", "high", "low", "close", "volume")}
     for name, arr in cols.items():
-        if not np.all(np.isfinite(arr)):
+        # a finite sum proves every value finite (one pass, no temporary); a sum that
+        # overflowed is not proof of a bad value, so then look element by element
+        with np.errstate(invalid="ignore", over="ignore"):
+            finite_sum = bool(np.isfinite(np.sum(arr)))
+        if not finite_sum and not np.all(np.isfinite(arr)):
             raise InvalidInputError(f"column {name!r} has null, NaN or infinite values")
     if np.any(cols["volume"] < 0):
         raise InvalidInputError("column 'volume' has negative values")
@@ -118,8 +122,14 @@ def prepare(bars: pa.Table) -> tuple[pa.Table, IArray, dict[str, FArray]]:
     return table, ts_us, cols
 
 
-def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = None) -> BatchResult:
+def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = None,
+            parallel: bool | None = None) -> BatchResult:
     """Run every stage over ``bars`` (ascending, unique ``ts``; validated OHLCV).
+
+    ``parallel``: run the TA-Lib calls and the swing stage on the shared thread pool
+    (TA-Lib releases the GIL); default: tables of
+    :data:`~jonbu_core.enrich.graph.PARALLEL_MIN_BARS` bars or more on a multi-core
+    machine. The results are the same either way.
 
     Raises
     ------
@@ -131,14 +141,22 @@ def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = 
     n = len(ts_us)
     base = base_series(cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"], cols["vwap"])
     high, low, close = cols["high"], cols["low"], cols["close"]
-    parallel = n >= PARALLEL_MIN_BARS and (os.cpu_count() or 1) > 1
+    if parallel is None:
+        parallel = n >= PARALLEL_MIN_BARS and (os.cpu_count() or 1) > 1
+    parallel = parallel and n > 0
     swing_job: Future[_Swings] | None = None
     if parallel:  # the swing stage only needs ATR: run it beside the graph's TA-Lib calls
         atr0 = talib.ATR(high, low, close, P.atr) if n else np.zeros(0)
         swing_job = thread_pool().submit(_swing_stage, high, low, close, atr0)
-    series = evaluate(plan.graph, base, parallel)
     kind = anchor_kind(timeframe, ts_us)
-    a_vwap, a_obv = anchored(base["price"], base["pv"], base["volume"], base["sv"], anchor_ids(ts_us, kind))
+    anchor_out: list[tuple[FArray, FArray]] = []
+
+    def anchored_stage() -> None:  # on this thread while the pool runs TA-Lib
+        anchor_out.append(anchored(base["price"], base["pv"], base["volume"], base["sv"],
+                                   anchor_ids(ts_us, kind)))
+
+    series = evaluate(plan.graph, base, parallel, meanwhile=anchored_stage)
+    a_vwap, a_obv = anchor_out[0]
     indicators: dict[str, FArray] = {}
     for key, name in plan.indicators.items():
         indicators[key] = a_vwap if name == ANCHORED_VWAP else (a_obv if name == ANCHORED_OBV else series[name])
@@ -148,7 +166,15 @@ def compute(bars: pa.Table, specs: list[IndicatorSpec], timeframe: str | None = 
     chart = {name: series[plan.chart[name]] for name in GRAPH_CHART}
     chart.update(double_top=top, double_bottom=bottom, higher_highs=hh, lower_lows=ll)
     cdl = [series[name] for name in plan.candles]
-    cdl_bull, cdl_bear = aggregate_candles(cdl, n)
+    if parallel:  # half of the patterns on the pool, half here; max of the halves is exact
+        half = slice(0, len(cdl) // 2)
+        first = thread_pool().submit(aggregate_candles, cdl, n, half)
+        cdl_bull, cdl_bear = aggregate_candles(cdl, n, slice(half.stop, None))
+        bull0, bear0 = first.result()
+        np.maximum(cdl_bull, bull0, out=cdl_bull)
+        np.maximum(cdl_bear, bear0, out=cdl_bear)
+    else:
+        cdl_bull, cdl_bear = aggregate_candles(cdl, n)
     chart_bull = np.zeros(n)
     chart_bear = np.zeros(n)
     for name, (direction, _) in CHART_PATTERNS.items():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -233,9 +234,16 @@ def thread_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
+def _all_nan(a: np.ndarray[Any, Any]) -> bool:
+    """Whether a float series is NaN throughout (a finite last value answers in O(1))."""
+    if a.dtype.kind != "f":
+        return False
+    return bool(np.isnan(a[-1])) and bool(np.isnan(a).all())
+
+
 def _call(node: TaCall, args: list[np.ndarray[Any, Any]], n: int) -> tuple[np.ndarray[Any, Any], ...]:
     res: Any
-    if n == 0 or all(np.isnan(a).all() for a in args if a.dtype.kind == "f"):
+    if n == 0 or any(_all_nan(a) for a in args):
         return tuple(np.full(n, np.nan) for _ in range(node.n_out))
     try:
         res = getattr(talib, node.func)(*args, *node.params)
@@ -244,13 +252,15 @@ def _call(node: TaCall, args: list[np.ndarray[Any, Any]], n: int) -> tuple[np.nd
     return (res,) if node.n_out == 1 else tuple(res)
 
 
-def evaluate(graph: Graph, series: dict[str, FArray], parallel: bool | None = None
-             ) -> dict[str, np.ndarray[Any, Any]]:
+def evaluate(graph: Graph, series: dict[str, FArray], parallel: bool | None = None,
+             meanwhile: Callable[[], object] | None = None) -> dict[str, np.ndarray[Any, Any]]:
     """Evaluate every node of ``graph`` on whole arrays (TA-Lib Function API).
 
     ``series`` must hold the base series; the result holds them plus every node's
     outputs. With ``parallel`` (default: tables of :data:`PARALLEL_MIN_BARS` bars or
     more on a multi-core machine) the TA-Lib calls on base series run on a thread pool.
+    ``meanwhile`` (independent work of the caller) runs on the calling thread once
+    those calls are submitted, before the graph waits for them (serially: first).
     """
     out: dict[str, np.ndarray[Any, Any]] = dict(series)
     n = len(series["close"])
@@ -262,6 +272,8 @@ def evaluate(graph: Graph, series: dict[str, FArray], parallel: bool | None = No
         for node in graph.nodes:
             if isinstance(node, TaCall) and all(s in series for s in node.inputs):
                 pending[node.name] = pool.submit(_call, node, [series[s] for s in node.inputs], n)
+    if meanwhile is not None:
+        meanwhile()
     for node in graph.nodes:
         if isinstance(node, TaCall):
             fut = pending.pop(node.name, None)

@@ -113,7 +113,13 @@ class EnrichedCandle(BaseModel):
 
 _FIELDS_SET: dict[type[BaseModel], set[str]] = {}
 _new = object.__new__
-_set = object.__setattr__
+# BaseModel's slot descriptors, called directly: skips the attribute lookup through
+# the class hierarchy that ``object.__setattr__`` does for every field (hot path).
+_SLOTS = vars(BaseModel)
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
 
 
 def fast_model(cls: type[_M], data: dict[str, Any]) -> _M:
@@ -126,8 +132,8 @@ def fast_model(cls: type[_M], data: dict[str, Any]) -> _M:
     if fields is None:
         fields = _FIELDS_SET[cls] = set(cls.model_fields)
     m = _new(cls)
-    _set(m, "__dict__", data)
-    _set(m, "__pydantic_fields_set__", fields)
-    _set(m, "__pydantic_extra__", None)
-    _set(m, "__pydantic_private__", None)
+    _set_dict(m, data)
+    _set_fields_set(m, fields)
+    _set_extra(m, None)
+    _set_private(m, None)
     return m

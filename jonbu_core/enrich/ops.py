@@ -120,9 +120,10 @@ def _lin01(x: FArray, lo: float, span: float) -> FArray:
 
 def _mm01(x: FArray, mn: FArray, mx: FArray) -> FArray:
     rng = mx - mn
+    out: FArray = x - mn
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        out: FArray = (x - mn) / rng
-    out[rng == 0] = 0.5  # NaN ranges (warm-up) compare false and stay NaN
+        np.divide(out, rng, out=out)
+    np.copyto(out, 0.5, where=rng == 0)  # NaN ranges (warm-up) compare false and stay NaN
     return out
 
 
@@ -197,7 +198,8 @@ def _tdir(slope: FArray, r2: FArray, r2_min: float) -> FArray:
 
 
 def _eq(code: FArray, k: float) -> FArray:
-    return np.where(code == k, 1.0, 0.0)
+    out: FArray = np.equal(code, k).astype(np.float64)
+    return out
 
 
 OPS: dict[str, OpImpl] = {

@@ -89,15 +89,46 @@ def declare_candles(g: Graph) -> list[str]:
     return [g.ta1(c.func, ("open", "high", "low", "close")) for c in CANDLES]
 
 
-def aggregate_candles(cdl: list[np.ndarray[Any, Any]], n: int) -> tuple[FArray, FArray]:
-    """Per bar, the strongest bullish and bearish candlestick strengths (0: none)."""
+#: TA-Lib's candlestick values, 0 excluded (what :func:`_strength_luts` tabulates).
+_LUT_VALUES = (-200, -100, 100, 200)
+
+
+def _strength_luts(info: CandleInfo) -> tuple[FArray, FArray]:
+    """(bullish, bearish) strength of TA-Lib value ``v`` at index ``v // 100 + 2``."""
+    bull = np.zeros(5)
+    bear = np.zeros(5)
+    for value in _LUT_VALUES:
+        sign = candle_sign(info, value)
+        if sign:
+            (bull if sign > 0 else bear)[value // 100 + 2] = candle_strength(info, value)
+    return bull, bear
+
+
+_LUTS = [_strength_luts(info) for info in CANDLES]
+
+
+def aggregate_candles(cdl: list[np.ndarray[Any, Any]], n: int, part: slice = slice(None)
+                      ) -> tuple[FArray, FArray]:
+    """Per bar, the strongest bullish and bearish candlestick strengths (0: none).
+
+    ``cdl`` holds every pattern in :data:`CANDLES` order; ``part`` restricts the
+    aggregation to some of them (the element-wise maximum of the parts is the whole).
+    """
+    if len(cdl) != len(CANDLES):
+        raise ValueError(f"expected {len(CANDLES)} candlestick series, got {len(cdl)}")
     bull = np.zeros(n)
     bear = np.zeros(n)
-    for info, arr in zip(CANDLES, cdl, strict=True):
-        idx = np.flatnonzero(arr != 0)
+    for info, arr, (lut_bull, lut_bear) in zip(CANDLES[part], cdl[part], _LUTS[part], strict=True):
+        idx = np.flatnonzero(arr != 0)  # on a bool array: NumPy's fast path (4-8x)
         if len(idx) == 0:
             continue
-        for value in np.unique(arr[idx]).tolist():
+        vals = arr[idx]
+        if np.all((vals % 100 == 0) & (np.abs(vals) <= 200)):  # the usual case: table lookup
+            code = vals // 100 + 2
+            bull[idx] = np.maximum(bull[idx], lut_bull[code])
+            bear[idx] = np.maximum(bear[idx], lut_bear[code])
+            continue
+        for value in np.unique(vals).tolist():
             sign = candle_sign(info, int(value))
             if sign == 0:
                 continue

@@ -171,7 +171,8 @@ class SwingState:
         if count == 0 or math.isnan(tol):
             self.level_prices, self.level_touches = [], []
             return
-        prices = sorted(p for _, p in list(self.merged)[len(self.merged) - count:])
+        merged = self.merged  # the newest ``count`` pivots, read from the right end (no copy)
+        prices = sorted([merged[j][1] for j in range(len(merged) - count, len(merged))])
         out_p: list[float] = []
         out_t: list[int] = []
         acc, cnt, prev = prices[0], 1, prices[0]

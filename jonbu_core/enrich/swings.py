@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import talib
+from numpy.lib.stride_tricks import sliding_window_view
 
 from jonbu_core.enrich.params import P
 
@@ -161,9 +162,15 @@ def levels(ph: IArray, pl: IArray, high: FArray, low: FArray, atr: FArray) -> Le
     """Cluster the remembered pivots into levels at every bar where the set changes."""
     n, k, mem, m = len(high), P.swing, P.pivot_memory, P.level_pivots
     pj, pp = merged_pivots(ph, pl, high, low)
-    bars = np.arange(n)
-    hi = np.searchsorted(pj, bars - k, side="right")
-    expired = np.searchsorted(pj, bars - mem, side="left")
+    # pivots confirmed by bar b (pivot bar <= b - k) and expired (pivot bar < b - mem):
+    # counts from one cumulative histogram instead of two binary searches per bar
+    cum = np.cumsum(np.bincount(pj, minlength=n)[:n]) if n else np.zeros(0, dtype=np.int64)
+    hi = np.zeros(n, dtype=np.int64)
+    expired = np.zeros(n, dtype=np.int64)
+    if n > k:
+        hi[k:] = cum[:n - k]
+    if n > mem + 1:
+        expired[mem + 1:] = cum[:n - mem - 1]
     lo = np.maximum(expired, hi - m)
     lo = np.minimum(lo, hi)
     change = np.ones(n, dtype=bool)
@@ -172,33 +179,42 @@ def levels(ph: IArray, pl: IArray, high: FArray, low: FArray, atr: FArray) -> Le
     ev_bars = np.flatnonzero(change)
     ev_of_bar = np.cumsum(change) - 1
     e_lo, e_hi = lo[ev_bars], hi[ev_bars]
-    cols = e_lo[:, None] + np.arange(m)[None, :]
-    valid = cols < e_hi[:, None]
-    vals = np.where(valid, pp[np.minimum(cols, max(len(pp) - 1, 0))] if len(pp) else np.nan, np.nan)
-    srt = np.sort(vals, axis=1)
+    # the (up to m) pivots of each event: a row of a sliding window over the prices
+    padded = np.concatenate([pp, np.full(m, np.nan)])
+    vals = sliding_window_view(padded, m)[e_lo]
+    vals = np.where(np.arange(m)[None, :] < (e_hi - e_lo)[:, None], vals, np.nan)
+    vals.sort(axis=1)
     tol = P.level_tol_atr * atr[ev_bars]
-    ok_row = ~np.isnan(tol)
-    srt[~ok_row] = np.nan
+    vals[np.isnan(tol)] = np.nan
+    # cluster column by column, on the transposed (levels × events) layout so that
+    # every column operation reads contiguous memory
+    srt = np.ascontiguousarray(vals.T)
     present = ~np.isnan(srt)
     new = np.ones_like(present)
-    new[:, 1:] = (srt[:, 1:] - srt[:, :-1]) > tol[:, None]
+    new[1:] = (srt[1:] - srt[:-1]) > tol[None, :]
     acc = np.empty_like(srt)
     cnt = np.zeros(srt.shape, dtype=np.int64)
-    acc[:, 0] = srt[:, 0]
-    cnt[:, 0] = 1
+    acc[0] = srt[0]
+    cnt[0] = 1
     for c in range(1, m):
-        acc[:, c] = np.where(new[:, c], srt[:, c], acc[:, c - 1] + srt[:, c])
-        cnt[:, c] = np.where(new[:, c], 1, cnt[:, c - 1] + 1)
+        acc[c] = np.where(new[c], srt[c], acc[c - 1] + srt[c])
+        cnt[c] = np.where(new[c], 1, cnt[c - 1] + 1)
     end = present.copy()
-    end[:, :-1] &= new[:, 1:] | ~present[:, 1:]
-    # compact: each row's levels first, ascending, NaN after
-    rr, cc = np.nonzero(end)
-    pos = np.cumsum(end, axis=1)[rr, cc] - 1
-    price = np.full(srt.shape, np.nan)
-    touches = np.zeros(srt.shape, dtype=np.int64)
-    price[rr, pos] = acc[rr, cc] / cnt[rr, cc]
-    touches[rr, pos] = cnt[rr, cc]
-    return Levels(ev_of_bar.astype(np.int64), price, touches, end.sum(axis=1).astype(np.int64))
+    end[:-1] &= new[1:] | ~present[1:]
+    # compact: each event's levels first, ascending, NaN after
+    end_rows = np.ascontiguousarray(end.T)
+    count = end_rows.sum(axis=1).astype(np.int64)
+    rr, cc = np.nonzero(end_rows)
+    first = np.zeros(len(count), dtype=np.int64)
+    if len(count) > 1:
+        np.cumsum(count[:-1], out=first[1:])
+    pos = np.arange(len(rr)) - first[rr]
+    shape = (len(ev_bars), m)
+    price = np.full(shape, np.nan)
+    touches = np.zeros(shape, dtype=np.int64)
+    price[rr, pos] = acc[cc, rr] / cnt[cc, rr]
+    touches[rr, pos] = cnt[cc, rr]
+    return Levels(ev_of_bar.astype(np.int64), price, touches, count)
 
 
 def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:
@@ -206,7 +222,10 @@ def nearest_levels(lv: Levels, close: FArray, atr: FArray) -> dict[str, FArray]:
     ev = lv.event_of_bar
     m = lv.price.shape[1] if lv.price.ndim == 2 else 0
     n = len(close)
-    below = (lv.price[ev] <= close[:, None]).sum(axis=1) if m else np.zeros(n, dtype=np.int64)
+    below = np.zeros(n, dtype=np.int64)
+    by_rank = np.ascontiguousarray(lv.price.T) if m else lv.price
+    for j in range(m):  # rank by rank (contiguous): no (bars × levels) temporary
+        below += by_rank[j][ev] <= close
     count = lv.count[ev] if m else np.zeros(n, dtype=np.int64)
     out: dict[str, FArray] = {}
     for side, has, idx, sign in (("support", below > 0, np.maximum(below - 1, 0), 1.0),

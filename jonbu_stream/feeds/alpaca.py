@@ -183,6 +183,7 @@ class AlpacaFeed:
         """The last malformed messages and why (newest last)."""
         self._last_quarantine_log = -1e9
         self._sid_raw: dict[bytes, int] = {}
+        self._sink: FeedSink | None = None
         self.excluded: list[str] = []
 
     # -------------------------------------------------------------- status
@@ -220,6 +221,37 @@ class AlpacaFeed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
 
+    async def set_symbols(self, symbols: list[str]) -> bool:
+        """Subscribe to added symbols and unsubscribe removed ones on the open connection
+        (the next connection subscribes to the new list anyway)."""
+        wanted = list(dict.fromkeys(symbols))
+        added = [s for s in wanted if s not in self.symbols]
+        removed = [s for s in self.symbols if s not in wanted]
+        self.symbols = wanted
+        self.excluded = [s for s in self.excluded if s in wanted]
+        ws, sink = self._ws, self._sink
+        if ws is None or not self.connected:
+            return True
+        if sink is not None:
+            for s in added:
+                sid = sink.symbols.add(s)
+                self._sid_raw[s.encode()] = sid
+        for action, syms in (("subscribe", added), ("unsubscribe", removed)):
+            if not syms:
+                continue
+            req: dict[str, Any] = {"action": action, "trades": syms}
+            if self.subscribe_bars:
+                req["bars"] = syms
+                req["updatedBars"] = syms
+            try:
+                await ws.send(msgpack.packb(req))
+            except Exception as exc:  # the connection dropped: the reconnect subscribes to self.symbols
+                logger.warning("alpaca stream: could not %s %s now (%s); the next connection will",
+                               action, ",".join(syms), exc)
+                return True
+            logger.info("alpaca stream: %s %s", action, ",".join(syms))
+        return True
+
     async def run(self, sink: FeedSink) -> None:
         """Connect, subscribe and deliver until stopped; reconnects on failure.
 
@@ -230,6 +262,7 @@ class AlpacaFeed:
         """
         from websockets.asyncio.client import connect
 
+        self._sink = sink
         while not self._stopped.is_set():
             wait: float | None = None
             try:

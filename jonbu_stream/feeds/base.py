@@ -71,5 +71,15 @@ class Feed(Protocol):
         """Connection state and counters (part of the daemon's status)."""
         ...
 
+    async def set_symbols(self, symbols: list[str]) -> bool:
+        """Follow a new symbol list from now on (a configuration reload).
+
+        Returns
+        -------
+        bool
+            ``False`` when this feed cannot change its symbols while running (replay).
+        """
+        ...
+
 
 __all__ = ["Feed", "FeedFatalError", "FeedSink"]

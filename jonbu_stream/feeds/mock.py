@@ -66,17 +66,13 @@ class MockLiveFeed:
         speed: float | None = None,
     ) -> None:
         self.settings = settings
-        self.symbols = list(symbols)
+        self.symbols: list[str] = []
+        self.price: np.ndarray = np.empty(0)
+        self._last_ts: np.ndarray = np.empty(0, np.int64)
         self.market = MockMarket(settings.mock_seed, settings.exchange)
-        params = [self.market.params(s) for s in self.symbols]
-        start = start_prices or {}
-        self.price = np.array([float(start.get(p.symbol) or p.s0) for p in params])
-        self.drift = np.array([p.drift for p in params])
-        self.vol = np.array([p.volatility for p in params])
-        self.mean_size = np.array([p.mean_size for p in params])
-        w = np.array([p.trades_per_minute for p in params], dtype=np.float64)
-        self.trades_per_minute = w
-        self.weights = w / w.sum() if w.sum() > 0 else np.full(len(params), 1.0 / max(1, len(params)))
+        self._sink: FeedSink | None = None
+        self._ids: list[int] = []
+        self._configure(list(symbols), start_prices or {}, time.time_ns())
         self.tick = tick
         self.fixed_speed = speed
         self.speed = float(speed) if speed else load_mock_speed(settings)
@@ -85,7 +81,30 @@ class MockLiveFeed:
         self._next_id = 1
         self.generated = 0
         self.connected = False
-        self._last_ts = np.full(len(params), time.time_ns(), dtype=np.int64)
+
+    def _configure(self, symbols: list[str], start: dict[str, float], now: int) -> None:
+        """Per-symbol model arrays for ``symbols``; ``start`` prices win, then prices of
+        symbols already trading, then each symbol's own start price."""
+        old = {s: (float(self.price[i]), int(self._last_ts[i])) for i, s in enumerate(self.symbols)} \
+            if self.symbols else {}
+        params = [self.market.params(s) for s in symbols]
+        self.symbols = symbols
+        self.price = np.array([float(start.get(p.symbol) or old.get(p.symbol, (p.s0, 0))[0]) for p in params])
+        self.drift = np.array([p.drift for p in params])
+        self.vol = np.array([p.volatility for p in params])
+        self.mean_size = np.array([p.mean_size for p in params])
+        w = np.array([p.trades_per_minute for p in params], dtype=np.float64)
+        self.trades_per_minute = w
+        self.weights = w / w.sum() if w.sum() > 0 else np.full(len(params), 1.0 / max(1, len(params)))
+        self._last_ts = np.array([old.get(s, (0.0, now))[1] for s in symbols], dtype=np.int64)
+        if self._sink is not None:
+            self._ids = [self._sink.symbols.add(s) for s in symbols]
+
+    async def set_symbols(self, symbols: list[str], start_prices: dict[str, float] | None = None) -> bool:
+        """Trade ``symbols`` from the next tick on (an added symbol starts at its price in
+        ``start_prices``, e.g. its latest stored close, else at its model price)."""
+        self._configure(list(symbols), start_prices or {}, time.time_ns())
+        return True
 
     def clock(self) -> int | None:
         """Wall clock (trades are stamped with it)."""
@@ -141,7 +160,8 @@ class MockLiveFeed:
 
     async def run(self, sink: FeedSink) -> None:
         """Generate trades every ``tick`` until stopped."""
-        ids = [sink.symbols.add(s) for s in self.symbols]
+        self._sink = sink
+        self._ids = [sink.symbols.add(s) for s in self.symbols]
         self.connected = True
         sink.on_connected()
         last = time.time_ns()
@@ -162,7 +182,7 @@ class MockLiveFeed:
                 n = int(self.rng.poisson(lam)) if lam < 1000 else round(lam)
                 credit = 0.0 if lam < 1000 else lam - n
                 if n > 0 and self.symbols:
-                    batch = self.generate(last, now, n, ids)
+                    batch = self.generate(last, now, n, self._ids)
                     self.generated += n
                     sink.on_trades(batch)
                 last = now

@@ -92,6 +92,10 @@ class ReplayFeed:
         """Stop the replay."""
         self._stopped.set()
 
+    async def set_symbols(self, symbols: list[str]) -> bool:
+        """A replay plays the symbols it started with: always ``False``."""
+        return False
+
     def _window(self, a: datetime, b: datetime) -> pa.Table | None:
         parts = []
         for s in self.symbols:

@@ -455,24 +455,33 @@ class FakeAlpacaStream:
 
     async def _send_live(self, ws: ServerConnection, subs: dict[str, list[str]]) -> None:
         """Wall-clock trades at ``rate``/s: pre-packed frames whose timestamp is patched at send time."""
-        names = sorted(subs["trades"])
-        if not names:
-            return
-        rng = np.random.default_rng(7)
         sentinel = _ts(1_700_000_000_123_456_789)
         mark = msgpack.packb(sentinel)
-        templates = []
-        for k in range(16):
-            which = rng.integers(0, len(names), self.frame_size).tolist()
-            px = [round(float(self.market.params(n).s0) * (1 + 0.001 * k), 2) for n in names]
-            frame = [{"T": "t", "S": names[w], "i": k * self.frame_size + j, "x": "V", "p": px[w], "s": 100,
-                      "t": sentinel, "c": ["@"], "z": "C"} for j, w in enumerate(which)]
-            templates.append(msgpack.packb(frame))
+
+        def build(names: list[str]) -> list[bytes]:
+            rng = np.random.default_rng(7)
+            templates = []
+            for k in range(16):
+                which = rng.integers(0, len(names), self.frame_size).tolist()
+                px = [round(float(self.market.params(n).s0) * (1 + 0.001 * k), 2) for n in names]
+                frame = [{"T": "t", "S": names[w], "i": k * self.frame_size + j, "x": "V", "p": px[w], "s": 100,
+                          "t": sentinel, "c": ["@"], "z": "C"} for j, w in enumerate(which)]
+                templates.append(msgpack.packb(frame))
+            return templates
+
+        names = sorted(subs["trades"])
+        templates = build(names) if names else []
         credit = 0.0
         last = time.monotonic()
         k = 0
         while True:
             await asyncio.sleep(self.tick)
+            if sorted(subs["trades"]) != names:  # a (un)subscribe on the open connection
+                names = sorted(subs["trades"])
+                templates = build(names) if names else []
+            if not templates:
+                last = time.monotonic()
+                continue
             now = time.monotonic()
             credit = min(credit + (now - last) * self.rate, self.rate)
             last = now

@@ -170,6 +170,7 @@ class WsClient:
     finals: list[BarKey] = field(default_factory=list)
     candles: dict[BarKey, dict[str, Any]] = field(default_factory=dict)
     partials: int = 0
+    partial_symbols: set[str] = field(default_factory=set)
     close_code: int | None = None
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     _ws: Any = None
@@ -194,6 +195,7 @@ class WsClient:
             return
         if not msg["final"]:
             self.partials += 1
+            self.partial_symbols.add(msg["symbol"])
             return
         key = (msg["symbol"], msg["timeframe"], msg["candle"]["ts"], int(msg["revision"]))
         self.finals.append(key)

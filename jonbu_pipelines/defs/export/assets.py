@@ -14,6 +14,7 @@ import dagster as dg
 import numpy as np
 import pyarrow as pa
 
+from jonbu_core.enrich.memory import tune_allocator
 from jonbu_core.rag.base import SearchFilter
 from jonbu_core.rag.export import embed_rows, narrate_range
 from jonbu_core.rag.files import exchange_days, read_day_files, write_day_files
@@ -67,6 +68,7 @@ def candle_narratives(
     columns, written to `narratives/timeframe=TF/symbol=SYM/DAY.parquet`. Deterministic: the
     same bars give the same files. Metadata per partition: rows per timeframe and a sample.
     """
+    tune_allocator()  # the run worker is a batch process (jonbu_core.enrich.memory)
     bars = store.get()
     root = narratives_dir(store.data_dir)
     keys = partition_keys(context)

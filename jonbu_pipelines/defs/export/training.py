@@ -4,6 +4,7 @@ import dagster as dg
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from jonbu_core.enrich.memory import tune_allocator
 from jonbu_core.rag.files import day_path
 from jonbu_core.rag.training import FEATURE_PREFIX, MANIFEST_NAME, export_training
 from jonbu_pipelines.defs.export.common import (
@@ -45,6 +46,7 @@ def training_dataset(
     Targets over the configured horizons use the bars after each candle (the next session's
     when they are stored); rows whose horizons reach past the stored bars are dropped.
     """
+    tune_allocator()  # the run worker is a batch process (jonbu_core.enrich.memory)
     bars = store.get()
     settings = store.settings()
     root = training_dir(store.data_dir)
