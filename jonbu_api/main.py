@@ -10,7 +10,7 @@ left open for the caller to close.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
 from jonbu_api import __version__
 from jonbu_api.auth import KeyStore
@@ -82,6 +83,7 @@ def create_app(
     auth_default: bool = True,
     warm_rag: bool | None = None,
     on_reload: ReloadHook | None = None,
+    extra_metrics: Sequence[CollectorRegistry] = (),
 ) -> FastAPI:
     """Build the FastAPI app.
 
@@ -113,6 +115,8 @@ def create_app(
     on_reload : callable, optional
         Called after a configuration reload (``SIGHUP`` or ``POST /api/v1/admin/reload``)
         was applied to the API, e.g. the in-process stream daemon's reload.
+    extra_metrics : sequence of CollectorRegistry
+        More Prometheus registries served at ``/metrics`` (the in-process stream daemon's).
 
     Returns
     -------
@@ -121,6 +125,8 @@ def create_app(
     settings = settings or get_settings()
     install_log_redaction()
     metrics = ApiMetrics()
+    for registry in extra_metrics:
+        metrics.include(registry)
     auth_enabled = settings.auth_enabled(default=auth_default)
 
     @asynccontextmanager

@@ -60,6 +60,11 @@ class ApiMetrics:
         )
         self.history_rows = Counter("jonbu_history_rows", "Bars served by history requests.", ["format"], registry=r)
         self._before_render: list[Callable[[], None]] = []
+        self._extra: list[CollectorRegistry] = []
+
+    def include(self, registry: CollectorRegistry) -> None:
+        """Serve ``registry`` too (the in-process stream daemon's metrics under ``up``)."""
+        self._extra.append(registry)
 
     def before_render(self, hook: Callable[[], None]) -> None:
         """Call ``hook`` before every :meth:`render` (to bring counters kept elsewhere up to date)."""
@@ -78,4 +83,4 @@ class ApiMetrics:
         """The Prometheus text format."""
         for hook in self._before_render:
             hook()
-        return generate_latest(self.registry)
+        return b"".join([generate_latest(self.registry), *(generate_latest(r) for r in self._extra)])

@@ -252,7 +252,7 @@ async def _serve(
         return {"stream": await daemon.reload(result.settings)} if daemon is not None else {}
 
     app = create_app(settings, store=store, bus=bus, stream_status=daemon.status if daemon else None,
-                     on_reload=on_reload)
+                     on_reload=on_reload, extra_metrics=[daemon.metrics.registry] if daemon else [])
     server = _server_class()(
         uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws_per_message_deflate=False,
                        timeout_graceful_shutdown=10)

@@ -40,7 +40,7 @@ async def test_sighup_reloads_serve_without_dropping_websockets(procs: Procs, da
 
 
 @pytest.mark.timeout(150)
-async def test_up_reload_makes_the_in_process_stream_follow_new_symbols(procs: Procs, data_dir: Path) -> None:
+async def test_up_reload_reaches_the_in_process_stream_and_metrics_include_it(procs: Procs, data_dir: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     up = procs.start("up", ["up", "--no-dagster", "--history-days", "1", "--port", str(port), "--symbols", "AAPL",
@@ -56,7 +56,10 @@ async def test_up_reload_makes_the_in_process_stream_follow_new_symbols(procs: P
             assert r.json()["extra"]["stream"]["added"] == ["NVDA"], r.json()
             await until(lambda: "NVDA" in client.partial_symbols, 30, "live NVDA candles", procs)
             stats = (await http.get(f"{url}/api/v1/stream/stats")).json()
+            metrics = (await http.get(f"{url}/metrics")).text
         assert "NVDA" in str(stats), stats
+        # One /metrics for the whole process: the API's series and the in-process stream's.
+        assert "jonbu_http_requests_total" in metrics and "jonbu_stream_trades_total" in metrics
     finally:
         await client.close()
     up.send(signal.SIGTERM)
