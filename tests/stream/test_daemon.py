@@ -31,8 +31,11 @@ async def test_mock_feed_streams_partials_and_reports_status(data_dir) -> None: 
 
     lt = asyncio.create_task(listen())
     task = asyncio.create_task(daemon.run())
-    await asyncio.sleep(1.5)
-    st = daemon.status()
+    for _ in range(200):  # bounded: up to 20 s on a loaded machine
+        await asyncio.sleep(0.1)
+        st = daemon.status()
+        if st["trades"]["accepted"] > 1000 and len(st["last_trade"]) == 2 and len({e.timeframe for e in got}) == 5:
+            break
     assert st["status"] == "ok" and st["feed"]["connected"] and st["trades"]["accepted"] > 1000
     assert set(st["last_trade"]) == {"AAPL", "MSFT"} and st["latency_ms"]["p99"] < 1000
     assert 80 < st["last_trade"]["AAPL"]["price"] < 120  # continues from the start price
