@@ -5,10 +5,23 @@
    to a plain per-trade Python loop and Polars' batch group-by on the same trades.
 2. The daemon's sustained trades/s from a local fake Alpaca WebSocket (another
    process generating msgpack frames) through decode, aggregation and the memory bus.
-3. p50/p99 trade-to-bus latency at 50k trades/s (server stamps each frame with the
-   wall clock when it sends it; the daemon measures when the bus took the update),
-   with partial throttling off (``partial_interval=0``: every frame's updates are
-   published at once; the default 50 ms throttle adds up to 50 ms by design).
+3. p50/p99 trade-to-bus latency at 50k trades/s, per trade. The fake server sends
+   ``LATENCY_FRAME``-trade frames every ``LATENCY_TICK`` s and stamps every trade of a
+   frame with the wall clock (``time.time_ns()``) just before it hands the frame to
+   ``ws.send`` — the trade's event time *is* its send time. The latency of a trade is
+   from that stamp to the moment the memory bus has accepted the first events that
+   reflect it: the daemon's :class:`~jonbu_stream.sinks.BusSink` reads the clock right
+   after ``publish_many_nowait`` returns (the events are then in every subscriber's
+   queue). That covers the kernel, the WebSocket and msgpack decoding, the Alpaca feed
+   client, aggregation into all 5 timeframes and building and publishing the events.
+   Partial throttling is off (``partial_interval=0``): every frame publishes the partial
+   bar of every timeframe of every symbol it touched (the default 50 ms throttle would
+   add up to 50 ms by design), so "the first event" is the same frame's publish for
+   every timeframe. Reported next to it (not a target): trade-to-*subscriber* latency,
+   to when the bench's own subscriber task dequeues the last event of that publish, and
+   (in ``meta.latency_small_frames``) the same run with ``SMALL_FRAME``-trade frames
+   every ``SMALL_TICK`` s — closer to what Alpaca sends on a quiet feed; the daemon
+   aggregates and publishes once per frame, so its per-frame cost decides there.
 
 The machine is usually shared: the load average at the start and end of each daemon
 run and the daemon's own CPU time (CPU-seconds per second, µs per trade) are
@@ -32,6 +45,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -120,6 +134,10 @@ def start_server(rate: float, frame: int, tick: float) -> tuple[subprocess.Popen
     return proc, line.strip().rsplit(" ", 1)[-1]
 
 
+LATENCY_RATE, LATENCY_FRAME, LATENCY_TICK = 50_000, 250, 0.005
+SMALL_FRAME, SMALL_TICK = 50, 0.001
+
+
 async def run_daemon(url: str, seconds: float, warmup: float, symbols: list[str],
                      partial_interval: float) -> dict[str, Any]:
     from jonbu_core.bus.memory import MemoryBus
@@ -127,6 +145,7 @@ async def run_daemon(url: str, seconds: float, warmup: float, symbols: list[str]
     from jonbu_core.stores.factory import open_store
     from jonbu_stream.daemon import StreamDaemon
     from jonbu_stream.feeds.alpaca import AlpacaFeed
+    from jonbu_stream.sinks import LatencyRecorder
 
     with tempfile.TemporaryDirectory() as d:
         s = load_settings(data_dir=Path(d))
@@ -134,31 +153,53 @@ async def run_daemon(url: str, seconds: float, warmup: float, symbols: list[str]
         bus = MemoryBus()
         await bus.start()
         consumed = [0]
+        # Trade-to-subscriber: the last event of each publish is marked with the send stamps of the
+        # trades it reflects (the sink takes its stamps after the publish returns); the subscriber
+        # below measures when it dequeues it.
+        marks: dict[int, tuple[Any, list[Any]]] = {}
+        to_sub = LatencyRecorder()
+        publish = bus.publish_many_nowait
+        holder: list[Any] = []
+
+        def publish_marked(events: Any) -> None:
+            publish(events)
+            if events and holder and holder[0].pending_ts:
+                marks[id(events[-1])] = (events[-1], list(holder[0].pending_ts))
+
+        bus.publish_many_nowait = publish_marked  # type: ignore[method-assign]
 
         async def consume() -> None:
-            async for _ in bus.subscribe():
+            async for ev in bus.subscribe():
                 consumed[0] += 1
+                if marks:
+                    m = marks.pop(id(ev), None)
+                    if m is not None:
+                        to_sub.add((time.time_ns() - np.concatenate(m[1])) / NS)
 
         feed = AlpacaFeed(url, "test-key", "test-secret", symbols, subscribe_bars=False, watchdog=600)
         daemon = StreamDaemon(s, store, bus, feed, symbols=symbols, partial_interval=partial_interval,
                               correction_window=0)
+        holder.append(daemon.bus_sink)
         ct = asyncio.create_task(consume())
         task = asyncio.create_task(daemon.run())
         await asyncio.sleep(warmup)
-        n0, t0 = daemon.agg.trades, time.perf_counter()
+        n0, t0, p0 = daemon.agg.trades, time.perf_counter(), daemon.bus_sink.published
         daemon.bus_sink.latency.reset()
+        to_sub.reset()
         c0, load0 = time.process_time(), os.getloadavg()[0]
         await asyncio.sleep(seconds)
-        n1, t1 = daemon.agg.trades, time.perf_counter()
+        n1, t1, p1 = daemon.agg.trades, time.perf_counter(), daemon.bus_sink.published
         cpu = time.process_time() - c0
-        lat = daemon.bus_sink.latency.percentiles((50, 99)) or {"p50": float("nan"), "p99": float("nan")}
+        lat = daemon.bus_sink.latency.percentiles((50, 99), None) or {"p50": float("nan"), "p99": float("nan")}
+        sub = to_sub.percentiles((50, 99), None) or {"p50": float("nan"), "p99": float("nan")}
         st = daemon.status()
         await daemon.stop()
         await task
         ct.cancel()
         await bus.close()
         store.close()
-        return {"rate": (n1 - n0) / (t1 - t0), "latency": lat, "late": st["trades"]["late"],
+        return {"rate": (n1 - n0) / (t1 - t0), "latency": lat, "latency_to_subscriber": sub,
+                "late": st["trades"]["late"], "published_in_window": p1 - p0,
                 "events": consumed[0], "published": st["published"], "malformed": st["feed"]["malformed"],
                 "cpu_s_per_s": cpu / (t1 - t0), "cpu_us_per_trade": cpu / max(1, n1 - n0) * 1e6,
                 "load_start": load0, "load_end": os.getloadavg()[0]}
@@ -198,24 +239,48 @@ def main() -> int:
                           f"2000-trade frames; default 50 ms partial throttle; {full['events']:,} bus events consumed; "
                           f"daemon CPU {full['cpu_us_per_trade']:.2f} µs/trade ({full['cpu_s_per_s']:.2f} CPU-s/s); "
                           f"load average {full['load_start']:.1f}→{full['load_end']:.1f} on {os.cpu_count()} cores"))
-    proc, url = start_server(50_000, 250, 0.005)
+    proc, url = start_server(LATENCY_RATE, LATENCY_FRAME, LATENCY_TICK)
     try:
         lat = asyncio.run(run_daemon(url, args.seconds, 2.0, symbols, 0.0))
     finally:
         proc.terminate()
         proc.wait(10)
+    proc, url = start_server(LATENCY_RATE, SMALL_FRAME, SMALL_TICK)
+    try:
+        small = asyncio.run(run_daemon(url, args.seconds / 2, 2.0, symbols, 0.0))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    small["frame_trades"], small["frames_per_s"] = SMALL_FRAME, small["rate"] / SMALL_FRAME
+    small["cpu_us_per_frame"] = small["cpu_s_per_s"] / max(small["frames_per_s"], 1e-9) * 1e6
+    print(f"{SMALL_FRAME}-trade frames: p50 {small['latency']['p50']:.3f} ms, p99 {small['latency']['p99']:.3f} ms, "
+          f"{small['cpu_us_per_frame']:.0f} µs CPU per frame")
+    frames_per_s = lat["rate"] / LATENCY_FRAME
+    lat["frame_trades"], lat["frames_per_s"] = LATENCY_FRAME, frames_per_s
+    lat["cpu_us_per_frame"] = lat["cpu_s_per_s"] / max(frames_per_s, 1e-9) * 1e6
+    sub = lat["latency_to_subscriber"]
     load_note = (f"load average {lat['load_start']:.1f}→{lat['load_end']:.1f} on {os.cpu_count()} cores; "
-                 f"daemon CPU {lat['cpu_s_per_s']:.2f} CPU-s/s")
+                 f"daemon CPU {lat['cpu_s_per_s']:.2f} CPU-s/s, {lat['cpu_us_per_frame']:.0f} µs per frame "
+                 f"(decode, aggregation, events, the bench's subscriber)")
     figures.append(figure("trade-to-bus latency p50 at 50k trades/s", lat["latency"]["p50"], "ms",
-                          higher_is_better=False, note=f"measured rate {lat['rate']:,.0f} trades/s; {load_note}"))
+                          higher_is_better=False, note=f"measured rate {lat['rate']:,.0f} trades/s in "
+                          f"{LATENCY_FRAME}-trade frames ({frames_per_s:,.0f} frames/s); trade-to-subscriber p50 "
+                          f"{sub['p50']:.3f} ms; {load_note}"))
     figures.append(figure("trade-to-bus latency p99 at 50k trades/s", lat["latency"]["p99"], "ms",
                           target=("<=", 1.0), higher_is_better=False,
-                          note="from the server's send stamp to the bus publish; partial throttle off; 250-trade "
-                               f"frames, every frame's 100 partials published; {load_note}"))
+                          note=f"per trade, from the server's stamp just before ws.send to the memory bus having "
+                               f"accepted the first events reflecting it (partial throttle off: every frame "
+                               f"publishes the partials of all 5 timeframes of every symbol it touched, "
+                               f"{lat['published_in_window'] / max(1.0, frames_per_s * args.seconds):.0f} events "
+                               f"per frame); {LATENCY_FRAME}-trade frames of 20 symbols every {LATENCY_TICK * 1000:g} ms; "
+                               f"trade-to-subscriber p99 {sub['p99']:.3f} ms; {load_note}; with {SMALL_FRAME}-trade "
+                               f"frames every {SMALL_TICK * 1000:g} ms: p50 {small['latency']['p50']:.3f} ms, p99 "
+                               f"{small['latency']['p99']:.3f} ms, {small['cpu_us_per_frame']:.0f} µs CPU per frame"))
     load_end = os.getloadavg()[0]
     print(f"load average {load_start:.2f} at start, {load_end:.2f} at end; {time.perf_counter() - t_start:.0f} s")
     write_result("stream", figures, trades=n, symbols=args.symbols, batch=args.batch,
                  python_loop_rate=loop_rate, polars_rate=polars_rate, daemon=full, latency_run=lat,
+                 latency_small_frames=small,
                  load_average={"start": load_start, "end": load_end}, cpus=os.cpu_count())
     try:
         from bench.report import _chart

@@ -27,6 +27,7 @@ groups, and a vectorised merge into a pool of live bars keyed by
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 from collections.abc import Sequence
@@ -115,6 +116,10 @@ class CandleAggregator:
     ledger_max_rows : int
         Upper bound on sealed 1-minute bars kept to recompute live higher-timeframe
         bars exactly (:mod:`~jonbu_core.aggregation.ledger`; 0 disables it).
+    ledger_grace : float
+        Seconds of event time the minutes of a *sealed* higher-timeframe bar stay in the
+        ledger (a REST gap backfill that lands just after the bar was sealed — the gap
+        ended on its boundary — can still recompute it exactly).
     """
 
     def __init__(
@@ -126,6 +131,7 @@ class CandleAggregator:
         correction_window: float = 125.0,
         correction_max_trades: int = 2_000_000,
         ledger_max_rows: int = 5_000_000,
+        ledger_grace: float = 300.0,
     ) -> None:
         tfs = [parse_timeframe(t) for t in timeframes]
         names = [t.name for t in tfs]
@@ -144,9 +150,16 @@ class CandleAggregator:
         self.last_ts: I64 = np.full(0, NEVER, dtype=np.int64)
         self.last_price: F64 = np.zeros(0)
         self.late_by_symbol: I64 = np.zeros(0, dtype=np.int64)
+        # The rows of each symbol's latest minute in every timeframe (see _merge_cached).
+        self._cur_min: I64 = np.full(0, NEVER, dtype=np.int64)
+        self._cur_rows: npt.NDArray[np.int64] = np.zeros((0, len(tfs)), dtype=np.int64)
+        self._cur_gen = -1
         self._final: list[BarSnapshot] = []
         self.log = _corr.TradeLog(round(correction_window * NS), correction_max_trades)
         self.ledger: MinuteLedger | None = MinuteLedger(ledger_max_rows) if len(tfs) > 1 and ledger_max_rows else None
+        self.ledger_grace_ns = round(ledger_grace * NS)
+        self._sealed: collections.deque[tuple[int, int]] = collections.deque()
+        """``(clock, earliest label)`` of recently sealed higher-timeframe bars (see ``ledger_grace``)."""
         self.trades = 0
         self.accepted = 0
         self.late = 0
@@ -166,6 +179,8 @@ class CandleAggregator:
         self.last_ts = np.concatenate([self.last_ts, np.full(grow, NEVER, np.int64)])
         self.last_price = np.concatenate([self.last_price, np.zeros(grow)])
         self.late_by_symbol = np.concatenate([self.late_by_symbol, np.zeros(grow, np.int64)])
+        self._cur_min = np.concatenate([self._cur_min, np.full(grow, NEVER, np.int64)])
+        self._cur_rows = np.concatenate([self._cur_rows, np.zeros((grow, self._cur_rows.shape[1]), np.int64)])
 
     def clock(self, sid: int) -> int | None:
         """Symbol ``sid``'s event-time clock (ns), or ``None`` before its first trade."""
@@ -209,7 +224,12 @@ class CandleAggregator:
         seg_sym = sym[seg_start]
         seg_len = np.diff(np.append(seg_start, n))
         seg_end = seg_start + seg_len - 1
-        running = _segmented_cummax(ts, seg_start)
+        # Out of order within a symbol? (Nearly never: then each symbol's running maximum is its ts.)
+        disorder = False
+        if n > 1:
+            back = ts[1:] < ts[:-1]
+            disorder = bool(back.any()) and bool((back & (sym[1:] == sym[:-1])).any())
+        running = _segmented_cummax(ts, seg_start) if disorder else ts
         prev = self._clock[seg_sym]
         clock_t = np.maximum(running, np.repeat(prev, seg_len))
         self._clock[seg_sym] = clock_t[seg_end]
@@ -225,7 +245,7 @@ class CandleAggregator:
             ids = None if ids is None else ids[accept]
         self.accepted += n_ok
         if n_ok:
-            if n_ok > 1:
+            if disorder and n_ok > 1:
                 back = ts[1:] < ts[:-1]
                 if back.any() and (back & (sym[1:] == sym[:-1])).any():
                     order = np.lexsort((ts, sym))
@@ -261,11 +281,14 @@ class CandleAggregator:
 
     # --------------------------------------------------------------- merge
     def _merge(self, g1: Groups) -> None:
+        if self._merge_cached(g1):
+            return
         parts: list[tuple[int, Groups, I64]] = []
         for ti, tf in enumerate(self.timeframes):
             g = g1 if ti == 0 else regroup(g1, labels_for(tf, g1.label, self.days))
             parts.append((ti, g, ends_for(tf, g.label, self.days)))
         touched_closed = self.pool.merge(parts)
+        self._cache_rows(g1, parts)
         new_rows = self.pool.last_new_rows
         if new_rows.shape[0]:
             np.minimum.at(self._next, self.pool.sym[new_rows], self.pool.end[new_rows])
@@ -273,6 +296,73 @@ class CandleAggregator:
             self.pool.rev[touched_closed] += 1
             self.revisions += int(touched_closed.shape[0])
             self._emit(touched_closed, KIND_REVISION)
+
+    def _cache_rows(self, g1: Groups, parts: list[tuple[int, Groups, I64]]) -> None:
+        """Remember the rows of each symbol's latest minute of ``g1`` in every timeframe (after a merge)."""
+        pool = self.pool
+        if pool.frees != self._cur_gen:
+            self._cur_min.fill(NEVER)
+            self._cur_gen = pool.frees
+        rows = pool.last_rows
+        k = len(g1)
+        if k == 0:
+            return
+        last1 = np.flatnonzero(np.append(g1.sym[1:] != g1.sym[:-1], True))
+        out = np.empty((last1.shape[0], len(parts)), np.int64)
+        off = 0
+        for ti, g, _ in parts:
+            # Groups are sorted by (symbol, label) and every part holds the same symbols: the last
+            # group of a symbol in a coarser part is the bar holding its last minute.
+            n = len(g)
+            last = last1 if g is g1 else np.flatnonzero(np.append(g.sym[1:] != g.sym[:-1], True))
+            out[:, ti] = rows[off + last]
+            off += n
+        syms = g1.sym[last1]
+        self._cur_min[syms] = g1.label[last1]
+        self._cur_rows[syms] = out
+
+    def _merge_cached(self, g1: Groups) -> bool:
+        """Fast path of :meth:`_merge` (small batches, the live stream): one minute per symbol, and that
+        minute's bars are the open ones cached by the last merge — every timeframe is then updated at
+        once as a (symbols × timeframes) block of rows, with the same operations as :meth:`BarPool.merge`
+        (the coarser groups of ``g1`` are ``g1`` itself). Returns ``False`` (nothing done) otherwise.
+        """
+        pool = self.pool
+        if pool.frees != self._cur_gen:
+            return False
+        sym = g1.sym
+        k = sym.shape[0]
+        if k == 0 or (k > 1 and not bool((sym[1:] != sym[:-1]).all())):
+            return False
+        if not np.array_equal(self._cur_min[sym], g1.label):
+            return False
+        rows = self._cur_rows[sym]
+        if not bool((pool.state[rows] == OPEN).all()):
+            return False
+        shape = rows.shape
+        high = pool.high[rows]
+        pool.high[rows] = np.maximum(high, g1.high[:, None])
+        low = pool.low[rows]
+        pool.low[rows] = np.minimum(low, g1.low[:, None])
+        pool.volume[rows] += g1.volume[:, None]
+        pool.pv[rows] += g1.pv[:, None]
+        pool.count[rows] += g1.count[:, None]
+        earlier = g1.tfirst[:, None] < pool.tfirst[rows]
+        if earlier.any():
+            re = rows[earlier]
+            pool.open[re] = np.broadcast_to(g1.open[:, None], shape)[earlier]
+            pool.tfirst[re] = np.broadcast_to(g1.tfirst[:, None], shape)[earlier]
+        later = g1.tlast[:, None] >= pool.tlast[rows]
+        if later.all():
+            pool.close[rows] = g1.close[:, None]
+            pool.tlast[rows] = g1.tlast[:, None]
+        else:
+            rl = rows[later]
+            pool.close[rl] = np.broadcast_to(g1.close[:, None], shape)[later]
+            pool.tlast[rl] = np.broadcast_to(g1.tlast[:, None], shape)[later]
+        pool.dirty[rows] = True
+        pool.last_new_rows = np.zeros(0, np.int64)
+        return True
 
     def _emit(self, rows: npt.NDArray[np.int64], kind: int) -> None:
         keep = self.emitted[self.pool.tf[rows]]
@@ -297,10 +387,19 @@ class CandleAggregator:
             minutes = gone[self.pool.tf[gone] == 0]
             if minutes.shape[0]:
                 self.ledger.add(self.pool.groups(minutes))
+            now = int(self._clock.max())
+            sealed = gone[self.pool.tf[gone] > 0]
+            if sealed.shape[0]:
+                self._sealed.append((now, int(self.pool.label[sealed].min())))
+            while self._sealed and self._sealed[0][0] < now - self.ledger_grace_ns:
+                self._sealed.popleft()
+            keep = [label for _, label in self._sealed]
             live = self.pool.krow
             higher = live[self.pool.tf[live] > 0]
             if higher.shape[0]:
-                self.ledger.evict_before(int(self.pool.label[higher].min()))
+                keep.append(int(self.pool.label[higher].min()))
+            if keep:
+                self.ledger.evict_before(min(keep))
         self._next.fill(FOREVER)
         rows = self.pool.live_rows()
         if rows.shape[0]:

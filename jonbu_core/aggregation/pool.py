@@ -50,6 +50,10 @@ class BarPool:
         self.keys: I64 = np.zeros(0, np.int64)
         self.krow: Rows = np.zeros(0, np.int64)
         self.last_new_rows: Rows = np.zeros(0, np.int64)
+        self.last_rows: Rows = np.zeros(0, np.int64)
+        """Rows of every partial bar of the last :meth:`merge`, in input order."""
+        self.frees = 0
+        """Counts the times rows were freed (a row index cached elsewhere may then be reused)."""
         self._grow(capacity)
 
     # ---------------------------------------------------------------- rows
@@ -144,8 +148,10 @@ class BarPool:
             self.keys = np.insert(self.keys, pos, nk[o])
             self.krow = np.insert(self.krow, pos, nr[o])
             self.last_new_rows = nr
+            rows[new] = nr
         else:
             self.last_new_rows = np.zeros(0, np.int64)
+        self.last_rows = rows
         return touched_closed
 
     # ---------------------------------------------------------- transitions
@@ -169,6 +175,7 @@ class BarPool:
         gone = rows[:0]
         if seal.any():
             gone = rows[seal]
+            self.frees += 1
             self.state[gone] = FREE
             self.dirty[gone] = False
             self._free.extend(gone.tolist())
@@ -192,6 +199,7 @@ class BarPool:
         if pos.shape[0]:
             self.keys = np.delete(self.keys, pos)
             self.krow = np.delete(self.krow, pos)
+        self.frees += 1
         self.state[row] = FREE
         self.dirty[row] = False
         self._free.append(int(row))

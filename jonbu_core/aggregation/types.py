@@ -176,6 +176,9 @@ def ns_to_datetime(ns: int) -> datetime:
 
 _LABELS: dict[int, datetime] = {}
 _CANDLE_FIELDS = frozenset(Candle.model_fields)
+# Every candle of the hot path has every field set: they share one fields-set (Candle is frozen, and
+# pydantic only ever adds an assigned field's name to it, already there).
+_ALL_FIELDS_SET = set(_CANDLE_FIELDS)
 
 
 def _label(ns: int) -> datetime:
@@ -280,7 +283,7 @@ class BarSnapshot:
         append = out.append
         labels = _LABELS
         kinds = _KIND_NAMES
-        fields = _CANDLE_FIELDS
+        fields = _ALL_FIELDS_SET
         new = _new
         set_dict, set_fields, set_extra, set_private = _set_dict, _set_fields, _set_extra, _set_private
         e_sym, e_tf, e_candle, e_final, e_rev, e_kind, e_id = _EVENT_SETTERS
@@ -297,7 +300,7 @@ class BarSnapshot:
             candle = new(Candle)
             set_dict(candle, {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "trade_count": n,
                               "vwap": vw if vw == vw else None})
-            set_fields(candle, set(fields))
+            set_fields(candle, fields)
             set_extra(candle, None)
             set_private(candle, None)
             ev = new(CandleEvent)

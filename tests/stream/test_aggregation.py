@@ -220,3 +220,59 @@ def test_bad_trades_are_counted_not_fatal() -> None:
     assert n == 1 and agg.invalid == 2
     with pytest.raises(ValueError):
         agg.process(TradeBatch.from_lists([5], [T0], [1.0], [1.0]))
+
+
+def _stream(t: dict[str, np.ndarray], sizes: list[int], cached: bool) -> tuple[list[BarSnapshot], int]:
+    """Every snapshot (closed/revisions and partials after each batch) of ``t`` fed in small batches."""
+    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, SymbolTable(SYMS))
+    hits = [0]
+    fast = agg._merge_cached
+
+    def merge_cached(g1: object) -> bool:
+        done = cached and fast(g1)  # type: ignore[arg-type]
+        hits[0] += done
+        return done
+
+    agg._merge_cached = merge_cached  # type: ignore[method-assign]
+    out: list[BarSnapshot] = []
+    a, k, n = 0, 0, len(t["ts"])
+    while a < n:
+        b = min(n, a + sizes[k % len(sizes)])
+        k += 1
+        agg.process(TradeBatch(t["sym"][a:b], t["ts"][a:b], t["price"][a:b], t["size"][a:b], t["id"][a:b]))
+        out += [agg.drain_final(), agg.partials()]
+        if k % 7 == 0:
+            agg.advance(int(t["ts"][b - 1]) - 2 * NS)
+            out += [agg.drain_final(), agg.partials()]
+        a = b
+    agg.close_all()
+    out.append(agg.drain_final())
+    return out, hits[0]
+
+
+@COMMON
+@given(st.one_of(in_order(), shuffled_within_lateness(), with_late()),
+       st.lists(st.integers(1, 12), min_size=1, max_size=6))
+def test_small_batch_fast_path_is_exact(t: dict[str, np.ndarray], sizes: list[int]) -> None:
+    """The cached-rows fast path of small batches gives bit for bit the events of the general merge."""
+    fast, _ = _stream(t, sizes, cached=True)
+    slow, hits = _stream(t, sizes, cached=False)
+    assert hits == 0 and len(fast) == len(slow)
+    for x, y in zip(fast, slow, strict=True):
+        for f in BarSnapshot.__slots__:
+            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+
+
+def test_small_batch_fast_path_is_taken() -> None:
+    rng = np.random.default_rng(3)
+    n = 2000
+    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
+         "ts": np.sort(T0 + rng.integers(0, 600 * NS, n)).astype(np.int64),
+         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
+         "id": np.arange(n, dtype=np.int64)}
+    fast, hits = _stream(t, [1, 3, 8], cached=True)
+    slow, _ = _stream(t, [1, 3, 8], cached=False)
+    assert hits > len(fast) // 4
+    for x, y in zip(fast, slow, strict=True):
+        for f in BarSnapshot.__slots__:
+            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
