@@ -72,6 +72,7 @@ def fetch(
     quiet = logging.getLogger("jonbu_core.validation")
     level = quiet.level
     quiet.setLevel(logging.ERROR)
+    done, total = [0], [0]  # sessions handled / per symbol (for the message of an interrupted fetch)
     try:
         with sigterm_as_interrupt(), open_store_cli() as store, Progress(
             TextColumn("[bold]{task.description:<8}"),
@@ -84,22 +85,22 @@ def fetch(
             n = len(sessions(parse_date(start), parse_date(end) if end else datetime.now(EXCHANGE_TZ).date(), settings.exchange))
             tasks: dict[str, Any] = {s: progress.add_task(s, total=n, rows=0, bad=0) for s in syms}
 
+            total[0] = n
+
             def on_event(ev: ingest.ProgressEvent) -> None:
+                done[0] += 1
                 task = tasks[ev.symbol]
                 fields = progress.tasks[task].fields
                 progress.update(task, advance=1, rows=fields["rows"] + ev.rows, bad=fields["bad"] + ev.quarantined)
 
-            try:
-                summary = ingest.fetch(store, prov, syms, timeframe, start, end, fill_gaps=fill_gaps, force=force,
-                                       progress=on_event, exchange=settings.exchange, window=window)
-            except KeyboardInterrupt:
-                done = sum(int(t.completed) for t in progress.tasks)
-                progress.stop()
-                err_console.print(
-                    f"interrupted after {done} of {len(syms) * n} sessions: every stored session is complete; "
-                    "run the same command again to fetch the rest"
-                )
-                raise
+            summary = ingest.fetch(store, prov, syms, timeframe, start, end, fill_gaps=fill_gaps, force=force,
+                                   progress=on_event, exchange=settings.exchange, window=window)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM, wherever it landed
+        err_console.print(
+            f"interrupted after {done[0]} of {len(syms) * total[0]} sessions: every stored session is complete; "
+            "run the same command again to fetch the rest"
+        )
+        raise
     finally:
         quiet.setLevel(level)
         prov.close()
