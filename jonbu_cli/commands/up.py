@@ -106,7 +106,10 @@ def _backfill(settings: Any, store: Any, symbols: list[str], days: int) -> None:
     sessions = sessions[-days:]
     if not sessions:
         return
-    missing = sum(store.coverage(s, "1m", sessions[0], sessions[-1]).missing for s in symbols)
+    # Only sessions with no bar at all count as missing: a real feed legitimately lacks some
+    # minutes, and those sessions must not be asked for again on every start. (A session is
+    # written in one commit, so an interrupted backfill leaves whole sessions or none.)
+    missing = sum(len(sessions) - len(store.stored_days(s, "1m", sessions[0], sessions[-1])) for s in symbols)
     if not missing:
         return  # already there (sessions stored by an earlier `up` are skipped, never fetched twice)
     console.print(

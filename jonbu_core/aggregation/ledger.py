@@ -19,25 +19,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from jonbu_core.aggregation.builder import Groups
-from jonbu_core.aggregation.types import F64, I32, I64, NS
+from jonbu_core.aggregation.types import I32, I64, NS
 
 NEVER = int(np.iinfo(np.int64).min)
 _FIELDS = ("sym", "label", "open", "high", "low", "close", "volume", "pv", "count", "tfirst", "tlast")
 
 
 @dataclass(slots=True)
-class _Chunk:
-    sym: I32
-    label: I64
-    open: F64
-    high: F64
-    low: F64
-    close: F64
-    volume: F64
-    pv: F64
-    count: I64
-    tfirst: I64
-    tlast: I64
+class _Chunk(Groups):
+    """Sealed minutes (the columns of :class:`Groups`) and which of them are still kept."""
+
     alive: np.ndarray
 
     def key(self) -> I64:
