@@ -25,6 +25,7 @@ from tests.system.support import (
     last_revisions,
     stored_1m,
     stream_summary,
+    until,
     wait_healthy,
 )
 
@@ -35,14 +36,6 @@ SPEED = 240.0  # simulated seconds per wall second: the hour replays in 15 s, a 
 CLIENTS_PER_API = 3
 
 logger = logging.getLogger(__name__)
-
-
-async def _until(cond: object, timeout: float, what: str, procs: Procs) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{procs.tails()}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.timeout(150)
@@ -69,7 +62,7 @@ async def test_two_apis_one_daemon_every_client_gets_every_closed_bar_once(
             return [k for k, _c in bus_finals(redis_url, redis_prefix) if k[0] in SYMBOLS and k[1] in TIMEFRAMES]
 
         # --- both APIs serving: every client sees the same closed bars, in the bus's order.
-        await _until(lambda: all(len(c.finals) >= 24 for c in everyone), 60, "closed bars on every client", procs)
+        await until(lambda: all(len(c.finals) >= 24 for c in everyone), 60, "closed bars on every client", procs)
         seen = min(len(c.finals) for c in everyone)
         logger.info("%d closed bars on every client after %.1fs", seen, time.monotonic() - t0)
         bus_now = published()
@@ -89,7 +82,7 @@ async def test_two_apis_one_daemon_every_client_gets_every_closed_bar_once(
         bus = bus_finals(redis_url, redis_prefix)
         everything = [k for k, _c in bus if k[0] in SYMBOLS and k[1] in TIMEFRAMES]
         assert len(everything) > at_kill, "the kill was not mid-stream: nothing was published after it"
-        await _until(lambda: all(len(c.finals) >= len(everything) for c in clients[1]), 20,
+        await until(lambda: all(len(c.finals) >= len(everything) for c in clients[1]), 20,
                      "every closed bar on the surviving API's clients", procs)
         await asyncio.sleep(0.5)  # a duplicate would arrive now
 

@@ -25,20 +25,13 @@ from tests.system.support import (
     last_revisions,
     stored_1m,
     stream_summary,
+    until,
     wait_healthy,
 )
 
 logger = logging.getLogger(__name__)
 
 CLOSE_CODES = (1001,)  # "going away": the hub closes every client before uvicorn would (1012)
-
-
-async def _until(cond: Any, timeout: float, what: str, procs: Procs) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{procs.tails()}")
-        await asyncio.sleep(0.05)
 
 
 def _count_1m(pg_url: str, symbol: str, source: str) -> int:
@@ -121,7 +114,7 @@ async def test_stream_sigterm_flushes_every_closed_bar(
     daemon = procs.start("stream", ["stream", "--feed", "replay", "--symbols", ",".join(symbols),
                                     "--start", "2024-01-02T14:30:00Z", "--end", "2024-01-02T21:00:00Z",
                                     "--speed", "300"], base_env(data_dir, **stack_env))
-    await _until(lambda: len(stored_1m(fresh_pg_url)) >= 30, 60, "closed bars in the store", procs)
+    await until(lambda: len(stored_1m(fresh_pg_url)) >= 30, 60, "closed bars in the store", procs)
     closed_before = {(k[0], k[2]) for k, _c in bus_finals(redis_url, redis_prefix) if k[1] == "1m"}
     stored_before = len(stored_1m(fresh_pg_url))
     signalled = time.monotonic()
@@ -155,7 +148,7 @@ async def test_up_sigterm_stops_cleanly(procs: Procs, data_dir: Path) -> None:
     client = WsClient("c0", f"ws://127.0.0.1:{port}/ws")
     await client.connect(["AAPL"], ["1m"])
     try:
-        await _until(lambda: client.partials > 0, 30, "live candles from the in-process stream", procs)
+        await until(lambda: client.partials > 0, 30, "live candles from the in-process stream", procs)
         signalled = time.monotonic()
         up.send(signal.SIGTERM)
         code = await client.wait_closed(15)

@@ -1,9 +1,9 @@
-"""Fixtures of the RAG tests: the real MiniLM model, loaded once per session."""
+"""Fixtures of the RAG tests: the real MiniLM model (loaded once per session), rows, the store."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -12,7 +12,8 @@ import pytest
 
 from jonbu_core.models import TS_TYPE
 from jonbu_core.rag.embedder import SentenceTransformerEmbedder, get_embedder
-from jonbu_core.settings import load_settings
+from jonbu_core.settings import Settings, load_settings
+from jonbu_core.stores.base import BarStore
 
 
 @pytest.fixture(scope="session")
@@ -62,3 +63,13 @@ def make_rows() -> Callable[..., pa.Table]:
         )
 
     return build
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[BarStore]:
+    """A store opened on the test's ``settings`` fixture (each test module fills it)."""
+    from jonbu_core.stores.factory import open_store
+
+    st = open_store(settings)
+    yield st
+    st.close()

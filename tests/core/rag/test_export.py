@@ -42,15 +42,6 @@ def settings(data_dir: Path) -> Settings:
     return s
 
 
-@pytest.fixture
-def store(settings: Settings) -> BarStore:
-    from jonbu_core.stores.factory import open_store
-
-    st = open_store(settings)
-    yield st
-    st.close()
-
-
 def test_export_twice_keeps_the_row_count(
     settings: Settings, store: BarStore, embedder: SentenceTransformerEmbedder
 ) -> None:

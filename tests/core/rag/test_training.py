@@ -43,15 +43,6 @@ def settings(data_dir: Path) -> Settings:
     return s
 
 
-@pytest.fixture
-def store(settings: Settings) -> BarStore:
-    from jonbu_core.stores.factory import open_store
-
-    st = open_store(settings)
-    yield st
-    st.close()
-
-
 JAN3 = (datetime(2024, 1, 3, 5, tzinfo=UTC), datetime(2024, 1, 4, 5, tzinfo=UTC))
 
 
