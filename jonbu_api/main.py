@@ -45,9 +45,10 @@ from jonbu_api.routers import (
 )
 from jonbu_api.state import AppState
 from jonbu_api.static import default_dist, mount_frontend
-from jonbu_api.warmup import rag_enabled, start_rag_warmup
+from jonbu_api.warmup import rag_enabled
 from jonbu_core.bus.base import EventBus
 from jonbu_core.bus.factory import open_bus
+from jonbu_core.rag.embedder import warm as warm_embedder
 from jonbu_core.settings import Settings, get_settings
 from jonbu_core.stores.base import BarStore
 
@@ -145,7 +146,7 @@ def create_app(
         hub = Hub(the_bus, metrics, hub_options)
         the_keys: KeyStore | None = keys
         if warm_rag or (warm_rag is None and rag_enabled(settings)):
-            app.state.jonbu_rag_warmup = start_rag_warmup(settings)
+            app.state.jonbu_rag_warmup = warm_embedder(settings)
         try:
             if the_keys is None:
                 the_keys = await anyio.to_thread.run_sync(open_key_store, settings)

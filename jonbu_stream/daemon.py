@@ -396,11 +396,8 @@ class StreamDaemon:
         feed = self.feed
         if feed is None:  # not started: _setup reads the registry itself
             return {"symbols": wanted, "added": added, "removed": removed}
-        if feed.name == "mock":
-            prices = await asyncio.to_thread(self._latest_closes, added)
-            changed = await feed.set_symbols(wanted, start_prices=prices)  # type: ignore[call-arg]
-        else:
-            changed = await feed.set_symbols(wanted)
+        prices = await asyncio.to_thread(self._latest_closes, added) if feed.name == "mock" else None
+        changed = await feed.set_symbols(wanted, start_prices=prices)
         if not changed:
             return {"symbols": list(self.active), "added": [], "removed": [],
                     "note": f"the {feed.name} feed cannot change its symbols while running"}

@@ -221,7 +221,7 @@ class AlpacaFeed:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
 
-    async def set_symbols(self, symbols: list[str]) -> bool:
+    async def set_symbols(self, symbols: list[str], start_prices: dict[str, float] | None = None) -> bool:
         """Subscribe to added symbols and unsubscribe removed ones on the open connection
         (the next connection subscribes to the new list anyway)."""
         wanted = list(dict.fromkeys(symbols))

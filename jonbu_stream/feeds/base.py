@@ -71,8 +71,11 @@ class Feed(Protocol):
         """Connection state and counters (part of the daemon's status)."""
         ...
 
-    async def set_symbols(self, symbols: list[str]) -> bool:
+    async def set_symbols(self, symbols: list[str], start_prices: dict[str, float] | None = None) -> bool:
         """Follow a new symbol list from now on (a configuration reload).
+
+        ``start_prices`` (latest stored closes of added symbols) matter only to a feed
+        that makes up prices (mock); others ignore them.
 
         Returns
         -------

@@ -92,7 +92,7 @@ class ReplayFeed:
         """Stop the replay."""
         self._stopped.set()
 
-    async def set_symbols(self, symbols: list[str]) -> bool:
+    async def set_symbols(self, symbols: list[str], start_prices: dict[str, float] | None = None) -> bool:
         """A replay plays the symbols it started with: always ``False``."""
         return False
 
