@@ -22,7 +22,6 @@ Base series (:func:`base_series`): ``open high low close volume`` and
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -200,15 +199,6 @@ def base_series(
         "open": open_, "high": high, "low": low, "close": close, "volume": volume,
         "price": price, "pv": price * volume, "sv": sv,
     }
-
-
-def base_scalars(
-    o: float, h: float, lo: float, c: float, v: float, vwap: float | None, prev_close: float | None
-) -> tuple[float, float, float, float, float, float, float, float]:
-    """Scalar version of :func:`base_series` for one bar, in :data:`BASE_SERIES` order."""
-    price = (h + lo + c) / 3.0 if vwap is None or vwap != vwap else vwap
-    sv = math.nan if prev_close is None else (v if c > prev_close else (-v if c < prev_close else 0.0))
-    return (o, h, lo, c, v, price, price * v, sv)
 
 
 def _lagged(x: np.ndarray[Any, Any], k: int) -> FArray:

@@ -18,8 +18,8 @@ check this to 1e-9 on every field).
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
-from itertools import compress
 from math import isfinite
 from typing import Any
 
@@ -31,8 +31,7 @@ from jonbu_core.enrich.candles import CANDLES, candle_sign, candle_strength
 from jonbu_core.enrich.confidence import combine
 from jonbu_core.enrich.context import CONTEXT_NUMBERS, split_levels
 from jonbu_core.enrich.engine import cached_plan, compute
-from jonbu_core.enrich.features import GRAPH_FEATURES, bias01, dist01
-from jonbu_core.enrich.graph import base_scalars
+from jonbu_core.enrich.features import GRAPH_FEATURES, LATE_FEATURES, bias01, dist01
 from jonbu_core.enrich.models import (
     REGIMES,
     TREND_DIRECTIONS,
@@ -48,7 +47,6 @@ from jonbu_core.enrich.swing_state import SwingState
 from jonbu_core.errors import InvalidInputError
 from jonbu_core.models import CANDLE_COLUMNS, Candle
 
-_CANDLE_RANGE = range(len(CANDLES))
 _CANDLE_HITS: list[dict[int, tuple[Pattern, int, float]]] = [{} for _ in CANDLES]
 """Per candlestick function: TA-Lib value -> (Pattern, sign, strength), filled on first sight."""
 _CHART_ORDER = (*GRAPH_CHART, "double_top", "double_bottom", "higher_highs", "lower_lows")
@@ -88,7 +86,8 @@ class IncrementalEnricher:
         self._has_anchored = any(v in (ANCHORED_VWAP, ANCHORED_OBV) for v in plan.indicators.values())
         self.stepper.set_output(self._output(warm=True), self._output(warm=False),
                                 ["av", "ao"] if self._has_anchored else [],
-                                {"_nn": _none, "_REG": _REGIME_NAME, "_TDIR": _TDIR_NAME})
+                                {"_nn": _none, "_REG": _REGIME_NAME, "_TDIR": _TDIR_NAME},
+                                sparse=list(plan.candles))
         self._n_votes = float(len(plan.votes))
         self._fstart = plan.feature_lookback
         self.swing = SwingState()
@@ -102,7 +101,8 @@ class IncrementalEnricher:
         """The expression the graph step returns (see :meth:`Stepper.set_output`).
 
         ``(indicators, graph features, context without levels, atr, vote sum,
-        (graph chart patterns), (candlestick values))``.
+        (graph chart patterns), candlestick hits)``: the hits are ``[k, value, ...]``
+        for the candlestick functions (``CANDLES[k]``) that fired.
         """
         plan, v = self.plan, self.stepper.var
         ind = []
@@ -115,14 +115,16 @@ class IncrementalEnricher:
                 nan_ok = not warm or name.startswith("ratio[")
                 val = f"_nn({v(name)})" if nan_ok else v(name)
             ind.append(f"{key!r}: {val}")
-        feats = ", ".join(f"{f!r}: {v(plan.features[f])}" for f in GRAPH_FEATURES)
+        # the late features (patterns, levels, bias) are filled in by _step: their keys are
+        # already there so the dict is built at its final size
+        feats = ", ".join([*(f"{f!r}: {v(plan.features[f])}" for f in GRAPH_FEATURES),
+                           *(f"{f!r}: 0.0" for f in LATE_FEATURES)])
         s = plan.s
         nums = ", ".join(f"{k!r}: {v(s[k]) if warm else f'_nn({v(s[k])})'}" for k in CONTEXT_NUMBERS)
         ctx = f"{{'regime': _REG[{v(s['regime'])}], 'trend_direction': _TDIR[{v(s['trend_direction'])}], {nums}}}"
         chart = ", ".join(v(plan.chart[k]) for k in GRAPH_CHART)
-        cdl = ", ".join(v(c) for c in plan.candles)
         return (f"({{{', '.join(ind)}}}, {{{feats}}}, {ctx}, {v(s['atr'])}, {v(s['vote_sum'])}, "
-                f"({chart},), ({cdl},))")
+                f"({chart},), _hits)")
 
     # --- seeding ---------------------------------------------------------------------
 
@@ -184,20 +186,26 @@ class IncrementalEnricher:
             raise InvalidInputError(f"candle at {candle.ts} is not after the previous one ({self.last_ts})")
         if not (isfinite(o) and isfinite(h) and isfinite(lo) and isfinite(c) and isfinite(v)):
             raise InvalidInputError(f"candle at {candle.ts} has non-finite values")
-        base = base_scalars(o, h, lo, c, v, candle.vwap, self.prev_close)
+        price = candle.vwap
+        if price is None or price != price:
+            price = (h + lo + c) / 3.0
+        prev = self.prev_close  # the base series of graph.base_series, for one bar
+        sv = math.nan if prev is None else (v if c > prev else (-v if c < prev else 0.0))
+        base = (o, h, lo, c, v, price, price * v, sv)
         extra: tuple[Any, ...] = ()
         if self._has_anchored:
-            extra = self.anchored.step(self.clock.id_of(candle.ts), base[5], base[6], v, base[7], commit)
-        indicators, features, ctx, atr, votes, chart_vals, cdl_vals = self.stepper.step(base, extra, commit)
+            extra = self.anchored.step(self.clock.id_of(candle.ts), price, price * v, v, sv, commit)
+        indicators, features, ctx, atr, votes, chart_vals, cdl_hits = self.stepper.step(base, extra, commit)
         top, bottom, hh, ll, level_prices, level_touches = (
             self.swing if commit else self.swing.clone()).step(h, lo, c, atr)
         # patterns (TA-Lib candlesticks, then chart patterns)
         patterns: list[Pattern] = []
         cdl_bull = cdl_bear = 0.0
-        for i in compress(_CANDLE_RANGE, cdl_vals):
-            hit = _CANDLE_HITS[i].get(cdl_vals[i])
+        hits = iter(cdl_hits)
+        for i, value in zip(hits, hits, strict=True):
+            hit = _CANDLE_HITS[i].get(value)
             if hit is None:
-                hit = _candle_hit(i, cdl_vals[i])
+                hit = _candle_hit(i, value)
             patterns.append(hit[0])
             if hit[1] > 0:
                 if hit[2] > cdl_bull:

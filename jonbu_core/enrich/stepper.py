@@ -17,8 +17,11 @@ Two evaluators share the state:
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
+import re
+import struct
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +29,7 @@ import numpy as np
 import talib
 from talib import stream
 
+from jonbu_core.enrich import native
 from jonbu_core.enrich.graph import BASE_SERIES, Graph, Lag, Op, TaCall, ta_lookback
 from jonbu_core.enrich.ops import EXPR_GLOBALS, render, scalar_fn
 
@@ -59,7 +63,13 @@ class _Pending:
 
 
 def _open(node: TaCall, arrays: list[np.ndarray[Any, Any]]) -> Any | None:
-    """Open a handle on ``arrays`` (None when the history is still too short)."""
+    """Open a handle on ``arrays`` (None when the history is still too short).
+
+    A :class:`~jonbu_core.enrich.native.NativeHandle` when the C helper is built,
+    else a ``talib.stream`` handle: the same TA-Lib state either way.
+    """
+    if native.available():
+        return native.NativeHandle.open(node.func, arrays, node.params, node.n_out)
     finite = [np.asarray(a, dtype=np.float64) for a in arrays]
     if len(finite[0]) == 0 or any(np.isnan(a).all() for a in finite):
         return None
@@ -81,6 +91,8 @@ class Stepper:
         self._out_warm = "()"
         self._extra: list[str] = []
         self._globals: dict[str, Any] = {}
+        self._sparse: list[str] = []
+        self._native: tuple[Any, Any] | None = None
         self._assemble: Callable[..., Any] = lambda *a: ()
         self.handles: list[Any] = [
             _Pending(len(n.inputs), ta_lookback(n.func, n.params) + 1) if isinstance(n, TaCall) else None
@@ -99,19 +111,27 @@ class Stepper:
         """The variable holding ``series`` in output expressions."""
         return f"x{self.index[series]}"
 
-    def set_output(self, warm: str, cold: str, extra: list[str], glb: dict[str, Any]) -> None:
+    def set_output(self, warm: str, cold: str, extra: list[str], glb: dict[str, Any],
+                   sparse: list[str] | None = None) -> None:
         """What :meth:`step` returns: a Python expression over :meth:`var` names and ``extra``.
 
         ``warm`` is used once every series is past its warm-up (values are numbers),
         ``cold`` before (values may be NaN); ``extra`` names arguments passed to
         :meth:`step` besides the bar; ``glb`` are names the expressions use.
+        ``sparse`` names integer series that are 0 on most bars (candlestick
+        patterns): the expressions see them as ``_hits``, the flat list
+        ``[k, value, ...]`` of the non-zero ones (``k``: position in ``sparse``),
+        which the native path gets from C without touching the zeros.
         """
         self._out_warm = warm
         self._extra = list(extra)
         self._globals = dict(glb)
+        self._sparse = list(sparse or [])
         args = [f"x{i}" for i in range(len(self.index))] + self._extra
         env = dict(EXPR_GLOBALS, **self._globals)
-        self._assemble = eval(f"lambda {', '.join(args)}: {cold}", env)
+        hits = f"_sparse_hits(({''.join(f'{self.var(s)}, ' for s in self._sparse)}))"
+        env["_sparse_hits"] = sparse_hits
+        self._assemble = eval(f"lambda {', '.join(args)}: (lambda _hits: {cold})({hits})", env)
         self._fast = self._fast_peek = None
         self._maybe_warm()
 
@@ -214,6 +234,8 @@ class Stepper:
     # --- the fast path -----------------------------------------------------------------
 
     def _compile(self, commit: bool) -> Callable[..., tuple[float, ...]]:
+        if self._native_ok():
+            return self._compile_native(commit)
         var = {name: f"x{i}" for i, name in enumerate(self.index)}
         glb: dict[str, Any] = dict(EXPR_GLOBALS, **self._globals)
         lines = [f"def step({', '.join([var[b] for b in BASE_SERIES] + self._extra)}):"]
@@ -236,6 +258,8 @@ class Stepper:
                     post.append("    " + "; ".join([*shift, f"{buf}[{node.k - 1}] = {args[0]}"]))
             else:
                 lines.append(f"    {var[node.name]} = {render(node.op, args, node.const)}")
+        glb["_sparse_hits"] = sparse_hits
+        lines.append(f"    _hits = _sparse_hits(({''.join(f'{var[s]}, ' for s in self._sparse)}))")
         lines.append(f"    _out = {self._out_warm}")
         lines += post
         lines.append("    return _out")
@@ -243,3 +267,77 @@ class Stepper:
         exec(compile(src, f"<jonbu-enrich-step-{'commit' if commit else 'peek'}>", "exec"), glb)
         fn: Callable[..., tuple[float, ...]] = glb["step"]
         return fn
+
+    def _native_ok(self) -> bool:
+        """Every handle is native, every operation known to C, every sparse series a
+        whole integer TA-Lib call's output that no node reads."""
+        if not native.available():
+            return False
+        used = {s for n in self.nodes for s in n.inputs}
+        sparse = set(self._sparse)
+        for h, n in zip(self.handles, self.nodes, strict=True):
+            if isinstance(n, TaCall):
+                if not isinstance(h, native.NativeHandle):
+                    return False
+                if sparse.intersection(n.outputs) and not (
+                        sparse.issuperset(n.outputs) and h.sig.is_int and not used.intersection(n.outputs)):
+                    return False
+            elif isinstance(n, Op) and n.op not in native.OP_NAMES:
+                return False
+        return True
+
+    def _compile_native(self, commit: bool) -> Callable[..., tuple[float, ...]]:
+        """The fast path as one C call per bar (:class:`~jonbu_core.enrich.native.Program`).
+
+        Python writes the base series into the value buffer, the program runs every
+        node, and Python reads back, with one ``struct`` unpack, the series the
+        output expression uses; candlestick values come as hits.
+        """
+        if self._native is None:  # one buffer and lag state for update and peek
+            lags = [(pos, n) for pos, n in enumerate(self.nodes) if isinstance(n, Lag)]
+            state = [x for pos, _ in lags for x in self.lags[pos]]
+            self._native = ((ctypes.c_double * len(self.index))(),
+                            (ctypes.c_double * max(1, len(state)))(*state))
+        buffer, lag_state = self._native
+        var = {name: f"x{i}" for i, name in enumerate(self.index)}
+        n_base = len(BASE_SERIES)
+        # slots: the base series, then what the output reads (one contiguous unpack), then the rest
+        wanted = {int(m) for m in re.findall(r"\bx(\d+)\b", self._out_warm)}
+        names = sorted(self.index, key=lambda name: (
+            self.index[name] >= n_base, self.index[name] not in wanted, self.index[name]))
+        slot = {name: i for i, name in enumerate(names)}
+        read = [name for name in names[n_base:] if self.index[name] in wanted]
+        sparse = {name: k for k, name in enumerate(self._sparse)}
+        instrs = []
+        for pos, node in enumerate(self.nodes):
+            ins = tuple(slot[s] for s in node.inputs)
+            outs = tuple(slot[s] for s in node.outputs)
+            if isinstance(node, TaCall):
+                instrs.append(native.Instr(ins, outs, handle=self.handles[pos],
+                                           tag=sparse.get(node.outputs[0], -1)))
+            elif isinstance(node, Lag):
+                instrs.append(native.Instr(ins, outs, lag=node.k))
+            else:
+                instrs.append(native.Instr(ins, outs, op=node.op, const=tuple(node.const)))
+        program = native.Program(instrs, buffer, lag_state, commit)
+        base = [var[b] for b in BASE_SERIES]
+        glb: dict[str, Any] = dict(EXPR_GLOBALS, **self._globals)
+        glb.update(V=buffer, P=program.program, H=program.hits_buffer, _run=program.run,
+                   _fail=program.fail, _pack=struct.Struct(f"{n_base}d").pack_into,
+                   _unpack=struct.Struct(f"{len(read)}d").unpack_from)
+        lines = [f"def step({', '.join(base + self._extra)}):",
+                 f"    _pack(V, 0, {', '.join(base)})",
+                 f"    _rc = _run({program.address})",
+                 "    if _rc:",
+                 "        _fail(_rc)"]
+        if read:
+            lines.append(f"    {''.join(f'{var[name]}, ' for name in read)}= _unpack(V, {8 * n_base})")
+        lines += ["    _hits = H[:2 * P.n_hits]", f"    return {self._out_warm}"]
+        src = "\n".join(lines)
+        exec(compile(src, f"<jonbu-enrich-native-{'commit' if commit else 'peek'}>", "exec"), glb)
+        fn: Callable[..., tuple[float, ...]] = glb["step"]
+        return fn
+
+def sparse_hits(values: tuple[float, ...]) -> list[int]:
+    """``[k, int(value), ...]`` for the non-zero (and non-NaN) ``values``."""
+    return [y for k, v in enumerate(values) if v and v == v for y in (k, int(v))]

@@ -7,11 +7,21 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
-from jonbu_core.enrich import enrich_candles
+from jonbu_core.enrich import enrich_candles, native
 from jonbu_core.enrich.incremental import IncrementalEnricher, as_candle
 from jonbu_core.errors import InvalidInputError
 
 from ._data import assert_same, gbm, session_ts
+
+
+@pytest.fixture(autouse=True, params=["native", "talib.stream"])
+def stepping(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the C program (when built) and with talib.stream handles."""
+    if request.param == "native" and not native.available():
+        pytest.skip("the C helper _tastep is not built")
+    if request.param == "talib.stream":
+        monkeypatch.setattr(native, "_NATIVE", None)
+    return str(request.param)
 
 
 def _dump(ec: object) -> dict:
