@@ -14,12 +14,15 @@ RUN npm run build
 # --- 2. Python dependencies ------------------------------------------------------
 FROM python:3.11-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+# a C compiler for jonbu_core/enrich/_tastep.c (the incremental enrichment loop)
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 # CPU-only PyTorch first, so sentence-transformers does not pull CUDA wheels.
 RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY jonbu_core ./jonbu_core
 COPY jonbu_api ./jonbu_api
 COPY jonbu_stream ./jonbu_stream
