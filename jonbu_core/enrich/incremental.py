@@ -121,7 +121,8 @@ class IncrementalEnricher:
                            *(f"{f!r}: 0.0" for f in LATE_FEATURES)])
         s = plan.s
         nums = ", ".join(f"{k!r}: {v(s[k]) if warm else f'_nn({v(s[k])})'}" for k in CONTEXT_NUMBERS)
-        ctx = f"{{'regime': _REG[{v(s['regime'])}], 'trend_direction': _TDIR[{v(s['trend_direction'])}], {nums}}}"
+        ctx = (f"{{'regime': _REG[{v(s['regime'])}], 'trend_direction': _TDIR[{v(s['trend_direction'])}], "
+               f"{nums}, 'support': None, 'resistance': None, 'signal_bias': 0.0}}")  # filled in by _step
         chart = ", ".join(v(plan.chart[k]) for k in GRAPH_CHART)
         return (f"({{{', '.join(ind)}}}, {{{feats}}}, {ctx}, {v(s['atr'])}, {v(s['vote_sum'])}, "
                 f"({chart},), _hits)")
