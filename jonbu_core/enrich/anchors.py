@@ -99,8 +99,16 @@ class AnchorClock:
             ident = d.year
         self._lo = _local_midnight(start)
         self._hi = _local_midnight(end)
+        if ts.utcoffset() == _ZERO and ts.tzinfo is not UTC:
+            # bounds in the caller's UTC tzinfo object (pydantic gives ZoneInfo("UTC")): two
+            # datetimes with the same tzinfo compare directly, others through utcoffset() (~10x)
+            self._lo = self._lo.astimezone(ts.tzinfo)
+            self._hi = self._hi.astimezone(ts.tzinfo)
         self._id = ident
         return ident
+
+
+_ZERO = timedelta(0)
 
 
 def _local_midnight(d: date) -> datetime:

@@ -64,11 +64,16 @@ def split_levels(prices: list[float], touches: list[int], close: float, atr: flo
                  ) -> tuple[list[Level], list[Level]]:
     """Support (at or below the close, nearest first) and resistance from ascending levels."""
     cut = bisect_right(prices, close)
-    lo = max(0, cut - P.levels_shown)
-    hi = min(len(prices), cut + P.levels_shown)
+    shown = P.levels_shown
+    lo = max(0, cut - shown)
+    hi = min(len(prices), cut + shown)
     pos_atr = atr > 0
-    support = [fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
-        (close - prices[i]) / atr if pos_atr else 0.0)}) for i in range(cut - 1, lo - 1, -1)]
-    resistance = [fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
-        (prices[i] - close) / atr if pos_atr else 0.0)}) for i in range(cut, hi)]
+    support: list[Level] = []  # plain loops: this runs on every incremental update
+    for i in range(cut - 1, lo - 1, -1):
+        support.append(fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
+            (close - prices[i]) / atr if pos_atr else 0.0)}))
+    resistance: list[Level] = []
+    for i in range(cut, hi):
+        resistance.append(fast_model(Level, {"price": prices[i], "touches": touches[i], "distance_atr": (
+            (prices[i] - close) / atr if pos_atr else 0.0)}))
     return support, resistance

@@ -70,8 +70,9 @@ class SwingState:
         k, mem = P.swing, P.pivot_memory
         self.i += 1
         i = self.i
-        dt = self._check_double(self.top, i, c, True)
-        db = self._check_double(self.bottom, i, c, False)
+        top, bottom = self.top, self.bottom  # most bars have no live candidate: skip the call
+        dt = 0.0 if top is None or top.done else self._check_double(top, i, c, True)
+        db = 0.0 if bottom is None or bottom.done else self._check_double(bottom, i, c, False)
         wh, wl = self.win_h, self.win_l
         wh.append(h)
         wl.append(lo)
