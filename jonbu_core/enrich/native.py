@@ -80,8 +80,6 @@ MAX_OP_IN, N_CONST = 8, 3
 
 
 def _load() -> tuple[ctypes.CDLL, Any] | None:
-    if os.environ.get("JONBU_ENRICH_NATIVE", "1") == "0":
-        return None
     here = os.path.dirname(__file__)
     paths = [p for suffix in EXTENSION_SUFFIXES for p in glob.glob(os.path.join(here, f"_tastep{suffix}"))]
     if not paths:
