@@ -21,7 +21,11 @@
    to when the bench's own subscriber task dequeues the last event of that publish, and
    (in ``meta.latency_small_frames``) the same run with ``SMALL_FRAME``-trade frames
    every ``SMALL_TICK`` s — closer to what Alpaca sends on a quiet feed; the daemon
-   aggregates and publishes once per frame, so its per-frame cost decides there.
+   aggregates and publishes once per frame (once per burst when more frames are already
+   waiting on the socket: :meth:`jonbu_stream.feeds.alpaca.AlpacaFeed._dispatch_many`), so its
+   per-frame cost decides there. The server's pacing sends two frames back to back now and
+   then (its credit catches up on a late ``asyncio.sleep``): the second one waits for the
+   first to be handled unless the two are aggregated together.
 
 The machine is usually shared: the load average at the start and end of each daemon
 run and the daemon's own CPU time (CPU-seconds per second, µs per trade) are

@@ -4,7 +4,8 @@ One process handles every symbol it streams: the aggregator is vectorised over
 symbols, so a single event loop goes past 250k trades/s. To spread symbols over
 processes, run several daemons with disjoint ``--symbols`` on the Redis bus.
 
-Flow: the feed calls :meth:`StreamDaemon.on_trades` for each received frame; the
+Flow: the feed calls :meth:`StreamDaemon.on_trades` for each received frame (or
+burst of frames); the
 trades are aggregated at once, closed bars and revisions are queued for the bus
 and the store, and partial bars are taken at most every ``partial_interval``. A
 timer advances the event clock (so quiet symbols' bars close) and flushes partials;
@@ -42,6 +43,8 @@ from jonbu_stream.metrics import StreamMetrics
 from jonbu_stream.sinks import BusSink, StoreSink
 
 logger = logging.getLogger(__name__)
+
+_NEVER = int(np.iinfo(np.int64).min)
 
 
 class StreamDaemon:
@@ -130,8 +133,7 @@ class StreamDaemon:
         return c
 
     def _observe(self, lat: np.ndarray) -> None:
-        for v in lat.tolist():
-            self.metrics.latency.observe(max(0.0, v))
+        self.metrics.observe_latency(lat)
 
     # ---------------------------------------------------------- feed sink
     def on_trades(self, batch: TradeBatch) -> None:
@@ -422,13 +424,15 @@ class StreamDaemon:
         t0, n0 = self._rate[0]
         rate = (a.trades - n0) / (now_m - t0) if now_m - t0 > 0.5 else 0.0
         names = self.symbols.names
+        # Python scalars in one go: the stats task builds this every second, on the event loop of the stream.
+        k = min(len(names), a.last_ts.shape[0])
         last = {}
-        for i, s in enumerate(names):
-            if i < a.last_ts.shape[0] and a.last_ts[i] > np.iinfo(np.int64).min:
-                last[s] = {"ts": ns_to_datetime(int(a.last_ts[i])).isoformat().replace("+00:00", "Z"),
-                           "price": float(a.last_price[i])}
-        newest = max((int(a.last_ts[i]) for i in range(min(len(names), a.last_ts.shape[0]))
-                      if a.last_ts[i] > np.iinfo(np.int64).min), default=None)
+        newest: int | None = None
+        for s, t, px in zip(names[:k], a.last_ts[:k].tolist(), a.last_price[:k].tolist(), strict=True):
+            if t > _NEVER:
+                last[s] = {"ts": ns_to_datetime(t).isoformat().replace("+00:00", "Z"), "price": px}
+                if newest is None or t > newest:
+                    newest = t
         clock = self.event_clock()
         feed = self.feed.status() if self.feed is not None else {"kind": None, "connected": False}
         closed_q, partial_q = self.bus_sink.depth

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LAT_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0)
@@ -34,6 +35,38 @@ class StreamMetrics:
                                  buckets=_LAT_BUCKETS, registry=r)
         self.connected = Gauge("jonbu_stream_feed_connected", "1 while the feed is connected.", registry=r)
         self._seen: dict[str, float] = {}
+        self._latency_pending: list[np.ndarray] = []
+
+    def observe_latency(self, seconds: np.ndarray) -> None:
+        """Queue trade-to-bus latencies for the histogram (added by :meth:`flush_latency`).
+
+        The stream records a few per frame; a Prometheus ``observe`` each (a lock and a
+        Python loop over the buckets) was measurable on the per-frame path.
+        """
+        self._latency_pending.append(seconds)
+        if len(self._latency_pending) >= 10_000:  # nobody updates the metrics (no stats task): stay bounded
+            self.flush_latency()
+
+    def flush_latency(self) -> None:
+        """Add the queued latencies to the histogram: one increment per bucket, not per value."""
+        if not self._latency_pending:
+            return
+        vals = np.maximum(np.concatenate(self._latency_pending), 0.0)
+        self._latency_pending = []
+        h = self.latency
+        try:
+            bounds, buckets, total = h._upper_bounds, h._buckets, h._sum  # what observe() updates
+        except AttributeError:  # another prometheus_client: one observe per value
+            for v in vals.tolist():
+                h.observe(v)
+            return
+        # observe(v) counts v in the first bucket whose upper bound is >= v.
+        counts = np.bincount(np.searchsorted(np.asarray(bounds, np.float64), vals, side="left"),
+                             minlength=len(buckets))
+        for i, c in enumerate(counts.tolist()):
+            if c:
+                buckets[i].inc(c)
+        total.inc(float(vals.sum()))
 
     def _advance(self, counter: Any, key: str, total: float) -> None:
         prev = self._seen.get(key, 0.0)
@@ -42,7 +75,8 @@ class StreamMetrics:
         self._seen[key] = max(prev, total)
 
     def update(self, s: dict[str, Any]) -> None:
-        """Bring the metrics up to a status object of :meth:`StreamDaemon.status`."""
+        """Bring the metrics up to a status object of :meth:`StreamDaemon.status` (and add queued latencies)."""
+        self.flush_latency()
         t = s.get("trades", {})
         for k in ("accepted", "late", "invalid"):
             self._advance(self.trades.labels(k), f"trades.{k}", float(t.get(k, 0)))
@@ -64,6 +98,7 @@ class StreamMetrics:
 
     def render(self) -> bytes:
         """The Prometheus text format."""
+        self.flush_latency()
         return generate_latest(self.registry)
 
 

@@ -51,12 +51,13 @@ class LatencyRecorder:
             self.buf[: k - first] = values[first:]
         self.n += k
 
-    def percentiles(self, qs: Sequence[float] = (50, 99), sample: int | None = 20_000) -> dict[str, float] | None:
+    def percentiles(self, qs: Sequence[float] = (50, 99), sample: int | None = 5_000) -> dict[str, float] | None:
         """Percentiles in milliseconds over the reservoir, or ``None`` when empty.
 
         With ``sample``, over an evenly strided subset of at most about that many values: the
         daemon's status asks every second, and a percentile of the full 200k-value reservoir
-        (~4 ms) is an event-loop stall that shows in the very latency it reports. ``None``: exact.
+        (~4 ms; ~0.15 ms for 20k values, 0.06 ms for 5k) is an event-loop stall that shows in the
+        very latency it reports. ``None``: exact.
         """
         m = min(self.n, self.size)
         if m == 0:

@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 NEVER = np.iinfo(np.int64).min
 FOREVER = np.iinfo(np.int64).max
+_NO_BARS = BarSnapshot.empty()
 
 
 def _segmented_cummax(ts: I64, seg_start: npt.NDArray[np.intp]) -> I64:
@@ -200,8 +201,9 @@ class CandleAggregator:
             return 0
         self.trades += n
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
-        ok = np.isfinite(px) & (px > 0) & np.isfinite(sz) & (sz >= 0)
-        if not ok.all():
+        # Four reductions decide the usual all-valid case (NaN fails every comparison); the mask otherwise.
+        if not (px.min() > 0 and px.max() < np.inf and sz.min() >= 0 and sz.max() < np.inf):
+            ok = np.isfinite(px) & (px > 0) & np.isfinite(sz) & (sz >= 0)
             self.invalid += int(n - ok.sum())
             sym, ts, px, sz = sym[ok], ts[ok], px[ok], sz[ok]
             ids = None if ids is None else ids[ok]
@@ -217,13 +219,18 @@ class CandleAggregator:
             order = np.argsort(key, kind="stable")
             sym, ts, px, sz = sym[order], ts[order], px[order], sz[order]
             ids = None if ids is None else ids[order]
-            change = np.flatnonzero(sym[1:] != sym[:-1]) + 1
-            seg_start = np.concatenate([[0], change])
+            change = (sym[1:] != sym[:-1]).nonzero()[0]
+            bounds = np.empty(change.shape[0] + 2, np.intp)
+            bounds[0] = 0
+            bounds[1:-1] = change + 1
         else:
-            seg_start = np.zeros(1, dtype=np.intp)
+            bounds = np.empty(2, np.intp)
+            bounds[0] = 0
+        bounds[-1] = n
+        seg_start = bounds[:-1]
         seg_sym = sym[seg_start]
-        seg_len = np.diff(np.append(seg_start, n))
-        seg_end = seg_start + seg_len - 1
+        seg_len = bounds[1:] - seg_start
+        seg_end = bounds[1:] - 1
         # Out of order within a symbol? (Nearly never: then each symbol's running maximum is its ts.)
         disorder = False
         if n > 1:
@@ -425,6 +432,8 @@ class CandleAggregator:
     # -------------------------------------------------------------- output
     def drain_final(self) -> BarSnapshot:
         """Closed bars and revisions produced since the last call, in order."""
+        if not self._final:
+            return _NO_BARS  # the usual case (called per frame): no 12 empty arrays each time
         out = BarSnapshot.concat(self._final)
         self._final = []
         return out

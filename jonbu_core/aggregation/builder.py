@@ -55,7 +55,7 @@ def _starts(sym: I32, label: I64) -> npt.NDArray[np.intp]:
     change[0] = True
     np.not_equal(label[1:], label[:-1], out=change[1:])
     change[1:] |= sym[1:] != sym[:-1]
-    return np.flatnonzero(change)
+    return change.nonzero()[0]
 
 
 def group_trades(sym: I32, ts: I64, price: F64, size: F64, step_ns: int = MINUTE_NS) -> Groups:
@@ -82,7 +82,7 @@ def group_trades(sym: I32, ts: I64, price: F64, size: F64, step_ns: int = MINUTE
     ends = np.empty_like(starts)
     ends[:-1] = starts[1:] - 1
     ends[-1] = ts.shape[0] - 1
-    count = np.diff(np.append(starts, ts.shape[0])).astype(np.int64)
+    count = (ends - starts + 1).astype(np.int64)
     return Groups(
         sym[starts],
         label[starts],

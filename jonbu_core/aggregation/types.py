@@ -14,10 +14,9 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel
 
-from jonbu_core.bus.base import _EVENT_SETTERS, CandleEvent, EventKind
-from jonbu_core.models import BAR_SCHEMA, Candle, normalize_symbol
+from jonbu_core.bus.base import CandleEvent, EventKind
+from jonbu_core.models import BAR_SCHEMA, normalize_symbol
 
 NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -28,6 +27,7 @@ I32 = npt.NDArray[np.int32]
 #: Event kinds as stored in :attr:`BarSnapshot.kind`.
 KIND_PARTIAL, KIND_CLOSED, KIND_REVISION = 0, 1, 2
 _KIND_NAMES: tuple[EventKind, EventKind, EventKind] = ("partial", "closed", "revision")
+_KIND_FINAL = (False, True, True)
 
 
 class SymbolTable:
@@ -174,46 +174,6 @@ def ns_to_datetime(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
-_LABELS: dict[int, datetime] = {}
-_CANDLE_FIELDS = frozenset(Candle.model_fields)
-# Every candle of the hot path has every field set: they share one fields-set (Candle is frozen, and
-# pydantic only ever adds an assigned field's name to it, already there).
-_ALL_FIELDS_SET = set(_CANDLE_FIELDS)
-
-
-def _label(ns: int) -> datetime:
-    dt = _LABELS.get(ns)
-    if dt is None:
-        if len(_LABELS) > 100_000:
-            _LABELS.clear()
-        dt = _LABELS[ns] = ns_to_datetime(ns)
-    return dt
-
-
-def fast_candle(ts: datetime, o: float, h: float, lo: float, c: float, v: float, n: int | None,
-                vwap: float | None) -> Candle:
-    """A :class:`Candle` from trusted values without validation (the aggregator's hot path).
-
-    Equivalent to ``Candle.model_construct(...)`` with every field set, at a fraction
-    of its cost (the values come from the aggregator, already typed and checked).
-    """
-    candle = _new(Candle)
-    _set_dict(candle, {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "trade_count": n,
-                       "vwap": vwap})
-    _set_fields(candle, set(_CANDLE_FIELDS))
-    _set_extra(candle, None)
-    _set_private(candle, None)
-    return candle
-
-
-# The slots of pydantic's BaseModel, set directly (what ``object.__setattr__`` resolves to, minus the lookup).
-_new = object.__new__
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
-
-
 @dataclass(slots=True)
 class BarSnapshot:
     """Bars as columns: what the aggregator hands to its sinks.
@@ -277,42 +237,13 @@ class BarSnapshot:
         )
 
     def to_events(self, symbols: SymbolTable, timeframes: Sequence[str]) -> list[CandleEvent]:
-        """The bars as bus events (closed bars and revisions are ``final``)."""
-        names = symbols.names
-        out: list[CandleEvent] = []
-        append = out.append
-        labels = _LABELS
-        kinds = _KIND_NAMES
-        fields = _ALL_FIELDS_SET
-        new = _new
-        set_dict, set_fields, set_extra, set_private = _set_dict, _set_fields, _set_extra, _set_private
-        e_sym, e_tf, e_candle, e_final, e_rev, e_kind, e_id = _EVENT_SETTERS
-        cols = zip(
-            self.sym.tolist(), self.tf.tolist(), self.label.tolist(), self.open.tolist(), self.high.tolist(),
-            self.low.tolist(), self.close.tolist(), self.volume.tolist(), self.count.tolist(),
-            self.vwap.tolist(), self.revision.tolist(), self.kind.tolist(), strict=True,
+        """The bars as bus events (closed bars and revisions are ``final``); candles are built on first access."""
+        return CandleEvent.from_bars(
+            symbols.names, timeframes, _KIND_FINAL, _KIND_NAMES, self.sym.tolist(), self.tf.tolist(),
+            self.kind.tolist(), self.revision.tolist(),
+            zip(self.label.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist(),
+                self.volume.tolist(), self.count.tolist(), self.vwap.tolist(), strict=True),
         )
-        # fast_candle() and make_event() inlined: this loop runs for every event that leaves the aggregator.
-        for s, tf, label, o, h, lo, c, v, n, vw, rev, kind in cols:
-            ts = labels.get(label)
-            if ts is None:
-                ts = _label(label)
-            candle = new(Candle)
-            set_dict(candle, {"ts": ts, "open": o, "high": h, "low": lo, "close": c, "volume": v, "trade_count": n,
-                              "vwap": vw if vw == vw else None})
-            set_fields(candle, fields)
-            set_extra(candle, None)
-            set_private(candle, None)
-            ev = new(CandleEvent)
-            e_sym(ev, names[s])
-            e_tf(ev, timeframes[tf])
-            e_candle(ev, candle)
-            e_final(ev, kind != KIND_PARTIAL)
-            e_rev(ev, rev)
-            e_kind(ev, kinds[kind])
-            e_id(ev, None)
-            append(ev)
-        return out
 
 
 __all__ = [

@@ -1,8 +1,9 @@
 """The feed port: a live source of trades (and provider bars) pushed into a sink.
 
 A feed owns its connection, reconnects by itself and calls the sink synchronously
-from its receive loop, one batch per received frame (or tick), so there is no
-queue and no copy between the socket and the aggregator.
+from its receive loop, one batch per received frame (or tick; the Alpaca feed
+gives one batch for a burst of frames already buffered), so there is no queue and
+no copy between the socket and the aggregator.
 """
 
 from __future__ import annotations

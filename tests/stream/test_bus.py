@@ -120,3 +120,30 @@ def test_factory() -> None:
     assert open_bus(load_settings(bus="redis")).name == "redis"
     with pytest.raises(ConfigError):
         open_bus(load_settings(), "kafka")
+
+
+def test_aggregator_events_build_their_candle_on_first_access_and_equal_eager_ones() -> None:
+    import copy
+    import pickle
+    from dataclasses import FrozenInstanceError
+
+    import numpy as np
+
+    from jonbu_core.aggregation.types import KIND_CLOSED, KIND_PARTIAL, BarSnapshot, SymbolTable
+
+    label = int(T0.timestamp()) * 1_000_000_000
+    f = np.array
+    snap = BarSnapshot(f([0, 1], np.int32), f([0, 1], np.int8), f([label, label], np.int64), f([1.0, 5.0]),
+                       f([2.0, 6.0]), f([0.5, 4.0]), f([1.5, 5.5]), f([10.0, 0.0]), f([3, 0], np.int64),
+                       f([1.2, np.nan]), f([0, 2], np.int32), f([KIND_PARTIAL, KIND_CLOSED], np.int8))
+    a, b = snap.to_events(SymbolTable(["AAPL", "MSFT"]), ["1m", "5m"])
+    assert a._candle is None and b._candle is None  # nothing built yet
+    assert a == CandleEvent("AAPL", "1m", Candle(ts=T0, open=1.0, high=2.0, low=0.5, close=1.5, volume=10.0,
+                                                 trade_count=3, vwap=1.2), final=False, kind="partial")
+    assert b == CandleEvent("MSFT", "5m", Candle(ts=T0, open=5.0, high=6.0, low=4.0, close=5.5, volume=0.0,
+                                                 trade_count=0, vwap=None), final=True, revision=2, kind="closed")
+    assert a.candle is a.candle and a.candle.model_dump() == Candle(**a.candle.model_dump()).model_dump()
+    assert CandleEvent.from_json(b.to_json()) == b and pickle.loads(pickle.dumps(b)) == b == copy.copy(b)
+    assert hash(a) == hash(copy.deepcopy(a)) and repr(a).startswith("CandleEvent(symbol='AAPL', timeframe='1m'")
+    with pytest.raises(FrozenInstanceError):
+        a.final = True  # type: ignore[misc]

@@ -92,3 +92,24 @@ def test_stream_command_help() -> None:
 
     res = CliRunner().invoke(app, ["stream", "--help"])
     assert res.exit_code == 0 and "--feed" in res.output
+
+
+def test_latency_histogram_batched_equals_one_observe_per_value() -> None:
+    import numpy as np
+    from prometheus_client import generate_latest
+
+    from jonbu_stream.metrics import StreamMetrics
+
+    vals = np.array([0.00005, 0.0001, 0.00025, 0.0003, 0.001, 0.002, 0.05, 7.0, -1.0])
+    batched, one_by_one = StreamMetrics(), StreamMetrics()
+    batched.observe_latency(vals[:4])
+    batched.observe_latency(vals[4:])
+    for v in vals.tolist():
+        one_by_one.latency.observe(max(0.0, v))
+
+    def lines(m: StreamMetrics) -> list[str]:
+        return [x for x in m.render().decode().splitlines() if "trade_to_bus" in x and "_created" not in x]
+
+    assert lines(batched) == lines(one_by_one) and len(lines(batched)) > 10
+    assert generate_latest(batched.registry)  # rendering flushed: nothing left queued
+    assert not batched._latency_pending

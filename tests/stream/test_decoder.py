@@ -107,3 +107,67 @@ def test_minute_bars_go_to_the_sink() -> None:
     f._dispatch(msgpack.packb([bar, trade("AAPL", 1)]), sink)
     assert sink.bars[0].num_rows == 1 and sink.bars[0].column("symbol").to_pylist() == ["AAPL"]
     assert np.asarray(sink.batches[0].price).tolist() == [10.5]
+
+
+def test_buffered_frames_are_aggregated_as_one_batch_in_order() -> None:
+    f, sink = feed(), Sink()
+    order: list[str] = []
+    sink.on_trades = lambda b: (order.append("trades"), sink.batches.append(b))  # type: ignore[method-assign]
+    sink.on_correction = lambda *a: (order.append("cancel"), sink.corrections.append(a))  # type: ignore[method-assign]
+    cancel = {"T": "x", "S": "AAPL", "i": 2, "x": "V", "p": 10.5, "s": 100, "a": "C",
+              "t": msgpack.Timestamp.from_unix_nano(T + 2)}
+    frames = [msgpack.packb([trade("AAPL", 1), trade("MSFT", 2)]), msgpack.packb([trade("AAPL", 3)]),
+              msgpack.packb([cancel]), msgpack.packb([trade("MSFT", 4)]), b"\xc1"]
+    f._dispatch_many(frames, sink)
+    # The two trade frames before the cancel as one batch, the cancel, then the last trade frame.
+    assert order == ["trades", "cancel", "trades"]
+    assert [b.trade_id.tolist() for b in sink.batches if b.trade_id is not None] == [[1, 2, 3], [4]]
+    assert sink.batches[0].sym.tolist() == [0, 1, 0] and sink.corrections[0][1] == 2
+    assert f.messages == 5 and f.malformed == 1
+
+
+def test_unread_sees_bytes_the_kernel_holds() -> None:
+    import socket
+
+    from jonbu_stream.feeds.alpaca import _buffered, _unread
+
+    a, b = socket.socketpair()
+    with a, b:
+        assert not _unread(b.fileno())
+        a.sendall(b"x")
+        assert _unread(b.fileno())
+    assert not _buffered(object())  # no websockets frame queue: frames go one by one
+
+
+async def test_frames_already_buffered_on_the_connection_are_aggregated_with_the_one_read() -> None:
+    import collections
+    from types import SimpleNamespace
+
+    class Frame:
+        fin = True
+
+    class Conn:
+        """What the feed reads of a ``websockets`` connection: ``recv()`` and the queue of received frames."""
+
+        def __init__(self, raws: list[bytes]) -> None:
+            self.raws = collections.deque(raws)
+            self.frames: collections.deque[Frame] = collections.deque(Frame() for _ in raws)
+            self.recv_messages = SimpleNamespace(frames=SimpleNamespace(queue=self.frames))
+
+        async def recv(self) -> bytes:
+            if not self.raws:
+                raise ConnectionError("closed")
+            self.frames.popleft()
+            return self.raws.popleft()
+
+    f, sink = feed(), Sink()
+    conn = Conn([msgpack.packb([trade("AAPL", i)]) for i in range(1, 4)])
+    with pytest.raises(ConnectionError):
+        await f._receive_frames(conn, sink)
+    (b,) = sink.batches  # three frames, one batch
+    assert b.trade_id is not None and b.trade_id.tolist() == [1, 2, 3] and f.merged == 2
+    conn = Conn([msgpack.packb([trade("AAPL", 4)])])
+    conn.recv_messages = SimpleNamespace()  # no frame queue to look at: one frame at a time
+    with pytest.raises(ConnectionError):
+        await f._receive_frames(conn, sink)
+    assert len(sink.batches) == 2 and f.merged == 2
