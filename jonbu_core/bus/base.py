@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import orjson
-from pydantic import BaseModel
 
-from jonbu_core.models import Candle
+from jonbu_core.models import Candle, fast_model
 
 EventKind = Literal["partial", "closed", "revision"]
 
@@ -161,14 +160,6 @@ _S_SYMBOL, _S_TIMEFRAME, _S_CANDLE, _S_BAR, _S_FINAL, _S_REVISION, _S_KIND, _S_I
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LABELS: dict[int, datetime] = {}
-# Every candle of the hot path has every field set: they share one fields-set (Candle is frozen, and
-# pydantic only ever adds an assigned field's name to it, already there).
-_ALL_FIELDS_SET = set(Candle.model_fields)
-# The slots of pydantic's BaseModel, set directly (what ``object.__setattr__`` resolves to, minus the lookup).
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 def label_datetime(ns: int) -> datetime:
@@ -188,19 +179,8 @@ def bar_candle(label_ns: int, o: float, h: float, lo: float, c: float, v: float,
     Equivalent to ``Candle(ts=<label_ns as UTC datetime>, open=o, …)`` (a NaN ``vwap`` is
     ``None``) at a fraction of its cost: the values are already typed and checked.
     """
-    candle = object.__new__(Candle)
-    _set_dict(candle, {"ts": label_datetime(label_ns), "open": o, "high": h, "low": lo, "close": c, "volume": v,
-                       "trade_count": n, "vwap": vwap if vwap == vwap else None})
-    _set_fields(candle, _ALL_FIELDS_SET)
-    _set_extra(candle, None)
-    _set_private(candle, None)
-    return candle
-
-
-def make_event(symbol: str, timeframe: str, candle: Candle, final: bool, revision: int, kind: EventKind,
-               id: str | None = None) -> CandleEvent:
-    """``CandleEvent(...)`` (kept for callers of the former hot-path constructor)."""
-    return CandleEvent(symbol, timeframe, candle, final, revision, kind, id)
+    return fast_model(Candle, {"ts": label_datetime(label_ns), "open": o, "high": h, "low": lo, "close": c,
+                               "volume": v, "trade_count": n, "vwap": vwap if vwap == vwap else None})
 
 
 @runtime_checkable

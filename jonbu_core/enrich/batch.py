@@ -34,11 +34,10 @@ from jonbu_core.enrich.models import (
     EnrichedCandle,
     MarketContext,
     Pattern,
-    fast_model,
 )
 from jonbu_core.enrich.patterns import CHART_NAMES, candle_pattern, chart_pattern
 from jonbu_core.enrich.registry import IndicatorSpec, resolve_specs
-from jonbu_core.models import CANDLE_COLUMNS, Candle
+from jonbu_core.models import CANDLE_COLUMNS, Candle, fast_model
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 from bisect import bisect_right
 
 from jonbu_core.enrich.graph import Graph
-from jonbu_core.enrich.models import Level, fast_model
+from jonbu_core.enrich.models import Level
 from jonbu_core.enrich.params import P
+from jonbu_core.models import fast_model
 
 #: Numeric context fields, in :class:`~jonbu_core.enrich.models.MarketContext` order.
 CONTEXT_NUMBERS = ("trend_strength", "trend_slope_pct", "trend_r2", "volatility_percentile",

@@ -37,14 +37,13 @@ from jonbu_core.enrich.models import (
     EnrichedCandle,
     MarketContext,
     Pattern,
-    fast_model,
 )
 from jonbu_core.enrich.patterns import CHART_PATTERNS, GRAPH_CHART, candle_pattern, chart_pattern
 from jonbu_core.enrich.registry import ANCHORED_OBV, ANCHORED_VWAP, IndicatorSpec, resolve_specs
 from jonbu_core.enrich.stepper import Stepper
 from jonbu_core.enrich.swing_state import SwingState
 from jonbu_core.errors import InvalidInputError
-from jonbu_core.models import CANDLE_COLUMNS, Candle
+from jonbu_core.models import CANDLE_COLUMNS, Candle, fast_model
 
 _CANDLE_HITS: list[dict[int, tuple[Pattern, int, float]]] = [{} for _ in CANDLES]
 """Per candlestick function: TA-Lib value -> (Pattern, sign, strength), filled on first sight."""

@@ -14,13 +14,11 @@ Build them with :func:`jonbu_core.enrich.enrich_candles` (a range),
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from jonbu_core.models import Candle, iso_z
-
-_M = TypeVar("_M", bound=BaseModel)
 
 Direction = Literal["bullish", "bearish", "neutral"]
 PatternKind = Literal["candlestick", "chart"]
@@ -109,31 +107,3 @@ class EnrichedCandle(BaseModel):
     @field_serializer("processed_at")
     def _ser_processed_at(self, ts: datetime) -> str:
         return iso_z(ts)
-
-
-_FIELDS_SET: dict[type[BaseModel], set[str]] = {}
-_new = object.__new__
-# BaseModel's slot descriptors, called directly: skips the attribute lookup through
-# the class hierarchy that ``object.__setattr__`` does for every field (hot path).
-_SLOTS = vars(BaseModel)
-_set_dict = _SLOTS["__dict__"].__set__
-_set_fields_set = _SLOTS["__pydantic_fields_set__"].__set__
-_set_extra = _SLOTS["__pydantic_extra__"].__set__
-_set_private = _SLOTS["__pydantic_private__"].__set__
-
-
-def fast_model(cls: type[_M], data: dict[str, Any]) -> _M:
-    """Build a model from already-valid values without validation (hot paths only).
-
-    ``data`` must hold every field of ``cls`` with a value of the declared type; the
-    enrichment engine produces exactly that. About 3× cheaper than ``model_construct``.
-    """
-    fields = _FIELDS_SET.get(cls)
-    if fields is None:
-        fields = _FIELDS_SET[cls] = set(cls.model_fields)
-    m = _new(cls)
-    _set_dict(m, data)
-    _set_fields_set(m, fields)
-    _set_extra(m, None)
-    _set_private(m, None)
-    return m

@@ -30,8 +30,9 @@ from jonbu_core.enrich.candles import (
     candle_strength,
 )
 from jonbu_core.enrich.graph import Graph
-from jonbu_core.enrich.models import Pattern, fast_model
+from jonbu_core.enrich.models import Pattern
 from jonbu_core.enrich.params import P
+from jonbu_core.models import fast_model
 
 FArray = np.ndarray[Any, np.dtype[np.float64]]
 
