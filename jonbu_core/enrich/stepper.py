@@ -1,18 +1,21 @@
 """Evaluate the enrichment graph one bar at a time (the incremental path).
 
-Every :class:`~jonbu_core.enrich.graph.TaCall` becomes a TA-Lib streaming handle
-(``talib.stream.<FUNC>``): O(1) state per indicator, advanced by one closed bar with
-``update`` or asked about a forming bar with ``peek`` (which commits nothing).
-TA-Lib documents its handles as bit-identical to its Function API, which the
-batch path uses. Lags keep the last ``k`` values; element-wise operations are
-compiled from their scalar expressions (:mod:`jonbu_core.enrich.ops`).
+Every :class:`~jonbu_core.enrich.graph.TaCall` becomes a TA-Lib streaming handle:
+O(1) state per indicator, advanced by one closed bar with ``update`` or asked about a
+forming bar with ``peek`` (which commits nothing). TA-Lib documents its handles as
+bit-identical to its Function API, which the batch path uses. The handles are TA-Lib's
+C handles opened by :mod:`jonbu_core.enrich.native` when its C helper is built, else
+``talib.stream.<FUNC>`` objects. Lags keep the last ``k`` values; element-wise
+operations are compiled from their scalar expressions (:mod:`jonbu_core.enrich.ops`).
 
 Two evaluators share the state:
 
 * the *cold* one, an interpreter that handles warm-up (NaN inputs, handles that
   cannot open yet because there is not enough history);
-* the *warm* one, a straight-line function generated once every handle is open and
-  every series is past its warm-up (no NaN checks, no dispatch) — the fast path.
+* the *warm* one, generated once every handle is open and every series is past its
+  warm-up (no NaN checks, no dispatch) — the fast path: with native handles, one C
+  call runs the whole graph (:class:`~jonbu_core.enrich.native.Program`, which then
+  owns the lags' state); otherwise a straight-line Python function.
 """
 
 from __future__ import annotations
@@ -270,10 +273,11 @@ class Stepper:
 
     def _native_ok(self) -> bool:
         """Every handle is native, every operation known to C, every sparse series a
-        whole integer TA-Lib call's output that no node reads."""
+        whole integer TA-Lib call's output that no node and no output expression reads."""
         if not native.available():
             return False
         used = {s for n in self.nodes for s in n.inputs}
+        used.update(name for name in self.index if re.search(rf"\b{self.var(name)}\b", self._out_warm))
         sparse = set(self._sparse)
         for h, n in zip(self.handles, self.nodes, strict=True):
             if isinstance(n, TaCall):
