@@ -29,7 +29,7 @@ typedef void *P;
 #define N_CONST 3 /* constants per operation */
 
 /* Instruction kinds; operations start at OP_BASE in the order of OP_NAMES in native.py. */
-enum { K_TA = 0, K_LAG = 1, OP_BASE = 2 };
+enum { K_TA = 0, K_LAG = 1, K_ANCHOR = 2, OP_BASE = 3 };
 enum {
     OP_PCTB = OP_BASE, OP_BBWIDTH, OP_RATIO, OP_CHOP, OP_SUB, OP_DIV_OR, OP_R2, OP_LIN01,
     OP_MM01, OP_BALANCE, OP_SIGNMUL, OP_CLIPK, OP_NANSUM0, OP_TSTRENGTH, OP_BREAKOUT,
@@ -45,6 +45,10 @@ enum {
  *          non-zero one is appended to hits as the pair (tag[i] + k, value).
  *   K_LAG  outputs lagbuf[lag_off[i]], the oldest of its lag_k[i] values; after
  *          the pass, when commit, the buffer shifts and takes this bar's input.
+ *   K_ANCHOR  session/month/year-anchored VWAP and OBV (anchors.AnchoredState.step):
+ *          inputs (anchor id, price, price*volume, volume, signed volume), outputs
+ *          (vwap, obv), state lagbuf[lag_off[i] ...] = (anchor id or NaN, sum pv,
+ *          sum volume, sum signed volume), updated when commit.
  *   OP_*   an element-wise operation with constants cst[N_CONST*i + k].
  */
 typedef struct {
@@ -215,6 +219,29 @@ int jb_run(jb_program *p)
         } else if (kind == K_LAG) {
             v[p->out_idx[MAX_OUT * i]] = p->lagbuf[p->lag_off[i]];
             rc = 0;
+        } else if (kind == K_ANCHOR) {
+            const int32_t *ix = p->in_idx + MAX_IN * i;
+            const int32_t *ox = p->out_idx + MAX_OUT * i;
+            D *st = p->lagbuf + p->lag_off[i];
+            D ident = v[ix[0]], sv = v[ix[4]];
+            D cpv = 0.0, cv = 0.0, csv = 0.0;
+            if (ident == st[0]) { /* a NaN id (nothing yet) never equals */
+                cpv = st[1];
+                cv = st[2];
+                csv = st[3];
+            }
+            cpv = cpv + v[ix[2]];
+            cv = cv + v[ix[3]];
+            csv = csv + (sv != sv ? 0.0 : sv);
+            if (p->commit) {
+                st[0] = ident;
+                st[1] = cpv;
+                st[2] = cv;
+                st[3] = csv;
+            }
+            v[ox[0]] = cv > 0 ? cpv / cv : v[ix[1]];
+            v[ox[1]] = csv;
+            rc = 0;
         } else {
             const int32_t *ix = p->in_idx + MAX_IN * i;
             int32_t n_in = p->n_in[i];
@@ -239,5 +266,7 @@ int jb_run(jb_program *p)
     return 0;
 }
 
-/* The number of operation kinds this build knows (native.py checks it). */
+/* What native.py checks before using this build: the layout version (bump it on any
+ * change to jb_program or the instruction kinds) and the number of operations. */
+int jb_abi(void) { return 2; }
 int jb_n_ops(void) { return OP_END - OP_BASE; }

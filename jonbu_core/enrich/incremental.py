@@ -90,6 +90,8 @@ class IncrementalEnricher:
         self._fstart = plan.feature_lookback
         self.swing = SwingState()
         self.anchored = AnchoredState()
+        if self._has_anchored:
+            self.stepper.set_anchored(self.anchored)
         self.clock = AnchorClock(anchor_kind(timeframe))
         self.prev_close: float | None = None
         self.last_ts: datetime | None = None
@@ -140,6 +142,8 @@ class IncrementalEnricher:
         res = compute(bars, self.specs, tf)
         if self.timeframe is None:
             self.clock = AnchorClock(res.anchor)
+        if res.n:
+            self._seed_anchored(res)  # before the stepper's seed: it may compile the fast path
         self.stepper.seed(res.series, res.n)
         high, low, close = res.series["high"], res.series["low"], res.series["close"]
         atr = res.series[self.plan.s["atr"]].tolist()
@@ -147,7 +151,6 @@ class IncrementalEnricher:
         for i, (h, lo, c) in enumerate(zip(high.tolist(), low.tolist(), close.tolist(), strict=True)):
             step(h, lo, c, atr[i])
         if res.n:
-            self._seed_anchored(res)
             self.prev_close = float(close[-1])
             self.last_ts = _ts(int(res.ts_us[-1]))
         self.count = res.n
@@ -191,9 +194,7 @@ class IncrementalEnricher:
         prev = self.prev_close  # the base series of graph.base_series, for one bar
         sv = math.nan if prev is None else (v if c > prev else (-v if c < prev else 0.0))
         base = (o, h, lo, c, v, price, price * v, sv)
-        extra: tuple[Any, ...] = ()
-        if self._has_anchored:
-            extra = self.anchored.step(self.clock.id_of(candle.ts), price, price * v, v, sv, commit)
+        extra: tuple[Any, ...] = (self.clock.id_of(candle.ts),) if self._has_anchored else ()
         indicators, features, ctx, atr, votes, chart_vals, cdl_hits = self.stepper.step(base, extra, commit)
         top, bottom, hh, ll, level_prices, level_touches = (
             self.swing if commit else self.swing.clone()).step(h, lo, c, atr)

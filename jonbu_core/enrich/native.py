@@ -75,7 +75,11 @@ OP_NAMES: tuple[str, ...] = (
     "pctb", "bbwidth", "ratio", "chop", "sub", "div_or", "r2", "lin01", "mm01", "balance", "signmul",
     "clipk", "nansum0", "tstrength", "breakout", "breakdown", "gap", "regime", "tdir", "eq")
 """Element-wise operations the C loop implements, in the order of its ``OP_*`` codes."""
-_K_TA, _K_LAG, _OP_BASE = 0, 1, 2
+_K_TA, _K_LAG, _K_ANCHOR, _OP_BASE = 0, 1, 2, 3
+ANCHOR_STATE = 4
+_ABI = 2
+"""Layout version of ``jb_program`` and the instruction kinds (``jb_abi()`` of the C file)."""
+"""Doubles of state of an anchored VWAP/OBV instruction: (anchor id, Σ pv, Σ volume, Σ signed volume)."""
 MAX_OP_IN, N_CONST = 8, 3
 
 
@@ -89,9 +93,9 @@ def _load() -> tuple[ctypes.CDLL, Any] | None:
         helper = ctypes.CDLL(paths[0])
         ta = ctypes.CDLL(_ta_lib.__file__)
         ta.TA_SMA_Update  # noqa: B018 - the streaming API is there
-        if helper.jb_n_ops() != len(OP_NAMES):
-            raise AttributeError(f"_tastep knows {helper.jb_n_ops()} operations, this module {len(OP_NAMES)}"
-                                 " (rebuild it: pip install -e .)")
+        if helper.jb_abi() != _ABI or helper.jb_n_ops() != len(OP_NAMES):
+            raise AttributeError(f"_tastep is layout {helper.jb_abi()} with {helper.jb_n_ops()} operations, this "
+                                 f"module expects {_ABI} and {len(OP_NAMES)} (rebuild it: pip install -e .)")
     except (OSError, AttributeError) as exc:  # pragma: no cover - depends on the install
         logger.warning("enrichment: native stepping unavailable (%s); using talib.stream handles", exc)
         return None
@@ -240,6 +244,9 @@ class Instr:
     """A TA-Lib call's integer outputs reported as hits under ``tag + k`` (``-1``: written)."""
     lag: int = 0
     """Bars of a lag (``0``: not a lag)."""
+    anchor: bool = False
+    """Anchored VWAP and OBV (:meth:`~jonbu_core.enrich.anchors.AnchoredState.step`): inputs
+    (anchor id, price, pv, volume, sv), outputs (vwap, obv), :data:`ANCHOR_STATE` doubles of state."""
     op: str | None = None
     """The operation (:data:`OP_NAMES`)."""
     const: tuple[float, ...] = ()
@@ -255,8 +262,9 @@ class Program:
     buffer : ctypes array of c_double
         The values of every slot at the current bar.
     lag_state : ctypes array of c_double
-        The lags' buffers, one after the other in instruction order, oldest first
-        (shared by the programs of one graph).
+        The state of the lags (their buffers, oldest first) and of the anchored
+        instructions, one after the other in instruction order (shared by the
+        programs of one graph).
     commit : bool
         ``_Update`` and shift the lags (advance), or ``_Peek`` (evaluate only).
 
@@ -281,6 +289,8 @@ class Program:
                     raise ValueError(f"TA-Lib {h.sig.func}: only integer outputs can be reported as hits")
             elif ins.lag:
                 kind, width = _K_LAG, 1
+            elif ins.anchor:
+                kind, width = _K_ANCHOR, 5
             elif ins.op in OP_NAMES:
                 kind, width = _OP_BASE + OP_NAMES.index(ins.op), MAX_OP_IN
             else:
@@ -299,7 +309,7 @@ class Program:
             cols["tag"].append(ins.tag)
             cols["lag_off"].append(lag_off)
             cols["lag_k"].append(ins.lag)
-            lag_off += ins.lag
+            lag_off += ANCHOR_STATE if ins.anchor else ins.lag
         if lag_off > len(lag_state):
             raise ValueError(f"the lags need {lag_off} values of state, the buffer has {len(lag_state)}")
 
@@ -337,4 +347,4 @@ class Program:
         raise RuntimeError(f"{what} failed with return code {rc}")
 
 
-__all__ = ["OP_NAMES", "Instr", "NativeHandle", "Program", "Signature", "available", "signature"]
+__all__ = ["ANCHOR_STATE", "OP_NAMES", "Instr", "NativeHandle", "Program", "Signature", "available", "signature"]

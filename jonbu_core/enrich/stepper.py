@@ -33,6 +33,7 @@ import talib
 from talib import stream
 
 from jonbu_core.enrich import native
+from jonbu_core.enrich.anchors import AnchoredState
 from jonbu_core.enrich.graph import BASE_SERIES, Graph, Lag, Op, TaCall, ta_lookback
 from jonbu_core.enrich.ops import EXPR_GLOBALS, render, scalar_fn
 
@@ -96,6 +97,7 @@ class Stepper:
         self._globals: dict[str, Any] = {}
         self._sparse: list[str] = []
         self._native: tuple[Any, Any] | None = None
+        self.anchored: AnchoredState | None = None
         self._assemble: Callable[..., Any] = lambda *a: ()
         self.handles: list[Any] = [
             _Pending(len(n.inputs), ta_lookback(n.func, n.params) + 1) if isinstance(n, TaCall) else None
@@ -135,6 +137,16 @@ class Stepper:
         hits = f"_sparse_hits(({''.join(f'{self.var(s)}, ' for s in self._sparse)}))"
         env["_sparse_hits"] = sparse_hits
         self._assemble = eval(f"lambda {', '.join(args)}: (lambda _hits: {cold})({hits})", env)
+        self._fast = self._fast_peek = None
+        self._maybe_warm()
+
+    def set_anchored(self, state: AnchoredState) -> None:
+        """Compute the anchored VWAP and OBV too, from ``state`` (already seeded).
+
+        :meth:`step` then takes ``extra=(anchor id,)`` and the output expressions see
+        the two values under the ``extra`` names given to :meth:`set_output`.
+        """
+        self.anchored = state
         self._fast = self._fast_peek = None
         self._maybe_warm()
 
@@ -185,11 +197,17 @@ class Stepper:
             if commit:
                 self.count += 1
             return fast(*base, *extra)
+        if self.anchored is not None:
+            extra = self._anchor_step(extra[0], base, commit)
         vals = self._cold(base, commit)
         if commit:
             self.count += 1
             self._maybe_warm()
         return self._assemble(*vals, *extra)
+
+    def _anchor_step(self, ident: int, base: tuple[float, ...], commit: bool) -> tuple[float, float]:
+        assert self.anchored is not None
+        return self.anchored.step(ident, base[5], base[6], base[4], base[7], commit)
 
     def _cold(self, base: tuple[float, ...], commit: bool) -> list[Any]:
         vals: list[Any] = list(base) + [math.nan] * (len(self.index) - len(base))
@@ -241,7 +259,13 @@ class Stepper:
             return self._compile_native(commit)
         var = {name: f"x{i}" for i, name in enumerate(self.index)}
         glb: dict[str, Any] = dict(EXPR_GLOBALS, **self._globals)
-        lines = [f"def step({', '.join([var[b] for b in BASE_SERIES] + self._extra)}):"]
+        if self.anchored is None:
+            lines = [f"def step({', '.join([var[b] for b in BASE_SERIES] + self._extra)}):"]
+        else:
+            glb["_anch"] = self.anchored.step
+            lines = [f"def step({', '.join(var[b] for b in BASE_SERIES)}, _ident):",
+                     f"    {', '.join(self._extra)}, = _anch(_ident, {var['price']}, {var['pv']}, {var['volume']}, "
+                     f"{var['sv']}, {commit})"]
         post: list[str] = []
         for pos, node in enumerate(self.nodes):
             args = [var[s] for s in node.inputs]
@@ -297,20 +321,30 @@ class Stepper:
         node, and Python reads back, with one ``struct`` unpack, the series the
         output expression uses; candlestick values come as hits.
         """
-        if self._native is None:  # one buffer and lag state for update and peek
+        anchored = self.anchored
+        if self._native is None:  # one buffer and state for update and peek
             lags = [(pos, n) for pos, n in enumerate(self.nodes) if isinstance(n, Lag)]
             state = [x for pos, _ in lags for x in self.lags[pos]]
-            self._native = ((ctypes.c_double * len(self.index))(),
+            if anchored is not None:
+                state += [math.nan if anchored.ident is None else float(anchored.ident),
+                          anchored.cum_pv, anchored.cum_v, anchored.cum_sv]
+            self._native = ((ctypes.c_double * (len(self.index) + 3))(),
                             (ctypes.c_double * max(1, len(state)))(*state))
         buffer, lag_state = self._native
         var = {name: f"x{i}" for i, name in enumerate(self.index)}
         n_base = len(BASE_SERIES)
-        # slots: the base series, then what the output reads (one contiguous unpack), then the rest
+        # slots: the base series (and the anchor id), then what the output reads (one
+        # contiguous unpack: the anchored values first), then the rest
         wanted = {int(m) for m in re.findall(r"\bx(\d+)\b", self._out_warm)}
         names = sorted(self.index, key=lambda name: (
             self.index[name] >= n_base, self.index[name] not in wanted, self.index[name]))
+        written = names[:n_base]
+        if anchored is not None:
+            written.append("_ident")
+            names[n_base:n_base] = ["_ident", *self._extra]
+            var.update({name: name for name in ("_ident", *self._extra)})
         slot = {name: i for i, name in enumerate(names)}
-        read = [name for name in names[n_base:] if self.index[name] in wanted]
+        read = [name for name in names[len(written):] if name in self._extra or self.index[name] in wanted]
         sparse = {name: k for k, name in enumerate(self._sparse)}
         instrs = []
         for pos, node in enumerate(self.nodes):
@@ -323,19 +357,22 @@ class Stepper:
                 instrs.append(native.Instr(ins, outs, lag=node.k))
             else:
                 instrs.append(native.Instr(ins, outs, op=node.op, const=tuple(node.const)))
+        if anchored is not None:  # last: its state follows the lags' in lag_state
+            instrs.append(native.Instr(tuple(slot[s] for s in ("_ident", "price", "pv", "volume", "sv")),
+                                       tuple(slot[s] for s in self._extra), anchor=True))
         program = native.Program(instrs, buffer, lag_state, commit)
-        base = [var[b] for b in BASE_SERIES]
+        args = [var[b] for b in written]
         glb: dict[str, Any] = dict(EXPR_GLOBALS, **self._globals)
         glb.update(V=buffer, P=program.program, H=program.hits_buffer, _run=program.run,
-                   _fail=program.fail, _pack=struct.Struct(f"{n_base}d").pack_into,
+                   _fail=program.fail, _pack=struct.Struct(f"{len(written)}d").pack_into,
                    _unpack=struct.Struct(f"{len(read)}d").unpack_from)
-        lines = [f"def step({', '.join(base + self._extra)}):",
-                 f"    _pack(V, 0, {', '.join(base)})",
+        lines = [f"def step({', '.join(args if anchored is not None else args + self._extra)}):",
+                 f"    _pack(V, 0, {', '.join(args)})",
                  f"    _rc = _run({program.address})",
                  "    if _rc:",
                  "        _fail(_rc)"]
         if read:
-            lines.append(f"    {''.join(f'{var[name]}, ' for name in read)}= _unpack(V, {8 * n_base})")
+            lines.append(f"    {''.join(f'{var[name]}, ' for name in read)}= _unpack(V, {8 * len(written)})")
         lines += ["    _hits = H[:2 * P.n_hits]", f"    return {self._out_warm}"]
         src = "\n".join(lines)
         exec(compile(src, f"<jonbu-enrich-native-{'commit' if commit else 'peek'}>", "exec"), glb)

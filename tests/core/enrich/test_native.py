@@ -166,3 +166,24 @@ def test_instructions_the_loop_cannot_run_are_refused() -> None:
         native.Program([native.Instr((0,), (1,), handle=sma, tag=0)], buf, lag, True)
     with pytest.raises(ValueError, match="state"):
         native.Program([native.Instr((0,), (1,), lag=3)], buf, lag, True)
+
+
+def test_anchored_instruction_equals_anchored_state() -> None:
+    from jonbu_core.enrich.anchors import AnchoredState
+
+    rng = np.random.default_rng(13)
+    buf = (ctypes.c_double * 7)()
+    state = (ctypes.c_double * native.ANCHOR_STATE)(math.nan, 0.0, 0.0, 0.0)
+    ins = native.Instr((0, 1, 2, 3, 4), (5, 6), anchor=True)
+    update = native.Program([ins], buf, state, True)
+    peek = native.Program([ins], buf, state, False)
+    ref = AnchoredState()
+    for i in range(3000):
+        ident = i // 390
+        price, vol = float(rng.uniform(90, 110)), float(rng.choice([0.0, rng.uniform(1, 1e4)]))
+        sv = math.nan if i % 97 == 0 else float(rng.choice([-vol, 0.0, vol]))
+        buf[0:5] = [float(ident), price, price * vol, vol, sv]
+        peek()
+        assert (buf[5], buf[6]) == ref.step(ident, price, price * vol, vol, sv, commit=False)
+        update()
+        assert (buf[5], buf[6]) == ref.step(ident, price, price * vol, vol, sv)
