@@ -14,6 +14,11 @@ ring buffers for lags, running sums for anchored VWAP/OBV, and
 ``seed(bars[:k])`` and ``update`` of ``bars[k:]`` one by one, every candle equals
 what :func:`~jonbu_core.enrich.enrich_candles` gives for the whole table (the tests
 check this to 1e-9 on every field).
+
+Once warm, the TA-Lib handles, lags, element-wise operations and anchored sums of a
+bar run in one C call (:mod:`jonbu_core.enrich.native`, ~3 µs for the default set);
+what remains in Python is building the :class:`EnrichedCandle` (dicts, patterns,
+levels) and the swing state — about 20 µs per candle in all (``bench/enrich.py``).
 """
 
 from __future__ import annotations
