@@ -295,13 +295,17 @@ class Stepper:
         fn: Callable[..., tuple[float, ...]] = glb["step"]
         return fn
 
+    def _output_reads(self) -> set[str]:
+        """The series the warm output expression reads (its :meth:`var` names)."""
+        names = list(self.index)
+        return {names[int(m)] for m in re.findall(r"\bx(\d+)\b", self._out_warm)}
+
     def _native_ok(self) -> bool:
         """Every handle is native, every operation known to C, every sparse series a
         whole integer TA-Lib call's output that no node and no output expression reads."""
         if not native.available():
             return False
-        used = {s for n in self.nodes for s in n.inputs}
-        used.update(name for name in self.index if re.search(rf"\b{self.var(name)}\b", self._out_warm))
+        used = {s for n in self.nodes for s in n.inputs} | self._output_reads()
         sparse = set(self._sparse)
         for h, n in zip(self.handles, self.nodes, strict=True):
             if isinstance(n, TaCall):
@@ -335,16 +339,16 @@ class Stepper:
         n_base = len(BASE_SERIES)
         # slots: the base series (and the anchor id), then what the output reads (one
         # contiguous unpack: the anchored values first), then the rest
-        wanted = {int(m) for m in re.findall(r"\bx(\d+)\b", self._out_warm)}
+        wanted = self._output_reads()
         names = sorted(self.index, key=lambda name: (
-            self.index[name] >= n_base, self.index[name] not in wanted, self.index[name]))
+            self.index[name] >= n_base, name not in wanted, self.index[name]))
         written = names[:n_base]
         if anchored is not None:
             written.append("_ident")
             names[n_base:n_base] = ["_ident", *self._extra]
             var.update({name: name for name in ("_ident", *self._extra)})
         slot = {name: i for i, name in enumerate(names)}
-        read = [name for name in names[len(written):] if name in self._extra or self.index[name] in wanted]
+        read = [name for name in names[len(written):] if name in self._extra or name in wanted]
         sparse = {name: k for k, name in enumerate(self._sparse)}
         instrs = []
         for pos, node in enumerate(self.nodes):

@@ -433,6 +433,7 @@ class AlpacaFeed:
             self.backoff.reset()
             if isinstance(raw, bytes):
                 got = self._decode(raw)
+                frames: list[Any] = [got]
                 if type(got) is TradeBatch:
                     if fd is not None and _unread(fd):
                         # More bytes arrived while this frame was decoded (a burst): let the event loop read
@@ -440,16 +441,12 @@ class AlpacaFeed:
                         # frames among them are aggregated with this one rather than after it.
                         await asyncio.sleep(0)
                         await asyncio.sleep(0)
-                    if _buffered(ws):
-                        raws: list[Any] = []
-                        while len(raws) < self.max_merge and _buffered(ws):
-                            raws.append(await recv())  # returns at once: the frame is buffered
-                        self.merged += len(raws)
-                        self._dispatch_many([got, *(r for r in raws if isinstance(r, bytes))], sink)
-                    else:
-                        sink.on_trades(got)
-                elif got is not None:
-                    self._dispatch_slow(got, sink)  # type: ignore[arg-type]
+                    while len(frames) <= self.max_merge and _buffered(ws):
+                        more = await recv()  # returns at once: the frame is buffered
+                        if isinstance(more, bytes):
+                            frames.append(more)
+                    self.merged += len(frames) - 1
+                self._dispatch_many(frames, sink)
             # recv() returns without suspending while frames are buffered: yield once per frame so the
             # bus sink and the timers run between frames (trade-to-bus latency), not after the backlog.
             await asyncio.sleep(0)
@@ -466,17 +463,11 @@ class AlpacaFeed:
 
     def _dispatch(self, raw: bytes, sink: FeedSink) -> None:
         """Decode one frame and hand its trades to the sink as one batch, the rest message by message."""
-        got = self._decode(raw)
-        if got is None:
-            return
-        if type(got) is TradeBatch:
-            sink.on_trades(got)
-        else:
-            self._dispatch_slow(got, sink)  # type: ignore[arg-type]
+        self._dispatch_many([raw], sink)
 
-    def _dispatch_many(self, raws: list[bytes | TradeBatch], sink: FeedSink) -> None:
-        """:meth:`_dispatch` of consecutive frames (or their decoded trades), the trades of consecutive
-        trade frames as one batch.
+    def _dispatch_many(self, raws: list[bytes | TradeBatch | tuple[Any, ...] | None], sink: FeedSink) -> None:
+        """:meth:`_dispatch` of consecutive frames (raw, or already through :meth:`_decode`), the
+        trades of consecutive trade frames as one batch.
 
         Order is kept: trades gathered so far go to the sink before a frame that takes the
         message-by-message path. One batch of the trades of several frames in arrival order
@@ -485,7 +476,7 @@ class AlpacaFeed:
         """
         pending: list[TradeBatch] = []
         for raw in raws:
-            got = raw if type(raw) is TradeBatch else self._decode(raw)  # type: ignore[arg-type]
+            got = self._decode(raw) if type(raw) is bytes else raw
             if got is None:
                 continue
             if type(got) is TradeBatch:
