@@ -14,7 +14,7 @@ RUN npm run build
 # --- 2. Python dependencies ------------------------------------------------------
 FROM python:3.11-slim-bookworm AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-# a C compiler for jonbu_core/enrich/_tastep.c (the incremental enrichment loop)
+# a C compiler for the C helpers of setup.py (incremental enrichment, live aggregation, frame decoding)
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev \
  && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv

@@ -12,7 +12,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup services frontend-setup chromium demo test test-py test-frontend lint typecheck bench dagster clean
 
-$(STAMP): pyproject.toml setup.py jonbu_core/enrich/_tastep.c
+$(STAMP): pyproject.toml setup.py $(shell find jonbu_core jonbu_stream -name "*.c")
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check uv
 	$(VENV)/bin/pip install -q --disable-pip-version-check torch==2.13.0

@@ -44,6 +44,8 @@ from jonbu_core.aggregation.builder import (
     labels_for,
     regroup,
 )
+from jonbu_core.aggregation.fast import FastPath
+from jonbu_core.aggregation.fast import available as fast_available
 from jonbu_core.aggregation.ledger import MinuteLedger
 from jonbu_core.aggregation.pool import CLOSED, OPEN, BarPool
 from jonbu_core.aggregation.types import (
@@ -65,6 +67,7 @@ logger = logging.getLogger(__name__)
 NEVER = np.iinfo(np.int64).min
 FOREVER = np.iinfo(np.int64).max
 _NO_BARS = BarSnapshot.empty()
+_NO_ROWS = np.zeros(0, np.int64)
 
 
 def _segmented_cummax(ts: I64, seg_start: npt.NDArray[np.intp]) -> I64:
@@ -121,6 +124,9 @@ class CandleAggregator:
         Seconds of event time the minutes of a *sealed* higher-timeframe bar stay in the
         ledger (a REST gap backfill that lands just after the bar was sealed — the gap
         ended on its boundary — can still recompute it exactly).
+    native : bool
+        Use the C fast path for the batches it can take (:mod:`~jonbu_core.aggregation.fast`;
+        the same results bit for bit). ``False`` runs every batch through NumPy.
     """
 
     def __init__(
@@ -133,6 +139,7 @@ class CandleAggregator:
         correction_max_trades: int = 2_000_000,
         ledger_max_rows: int = 5_000_000,
         ledger_grace: float = 300.0,
+        native: bool = True,
     ) -> None:
         tfs = [parse_timeframe(t) for t in timeframes]
         names = [t.name for t in tfs]
@@ -168,6 +175,8 @@ class CandleAggregator:
         self.bars_closed = 0
         self.revisions = 0
         self.corrections = _corr.CorrectionStats()
+        self.fast: FastPath | None = FastPath(self) if native and fast_available() else None
+        """The C fast path (``None``: not built, or turned off)."""
 
     # ------------------------------------------------------------ symbols
     def _ensure_symbols(self, n: int) -> None:
@@ -199,6 +208,18 @@ class CandleAggregator:
         n = len(batch)
         if n == 0:
             return 0
+        if self.fast is not None and self.pool.frees == self._cur_gen:
+            got = self.fast.process(batch, len(self.symbols), self.lateness_ns)
+            if got is not None:
+                (f_sym, f_ts, f_px, f_sz, f_ids), due, max_clock, t_range = got
+                self.trades += n
+                self.accepted += n
+                if self.log.enabled:
+                    self.log.append(f_sym, f_ts, f_px, f_sz, f_ids, max_clock, owned=True, t_range=t_range)
+                self.pool.last_new_rows = _NO_ROWS
+                if due:
+                    self._transition()
+                return n
         self.trades += n
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
         # Four reductions decide the usual all-valid case (NaN fails every comparison); the mask otherwise.
@@ -384,8 +405,11 @@ class CandleAggregator:
             due = bool((self._next <= self._clock).any())
         else:
             due = bool((self._next[syms] <= self._clock[syms]).any())
-        if not due:
-            return
+        if due:
+            self._transition()
+
+    def _transition(self) -> None:
+        """Close and seal what the clocks have passed; recompute each symbol's next transition time."""
         closed, gone = self.pool.transitions(self._clock, self.lateness_ns)
         if closed.shape[0]:
             self.bars_closed += int(closed.shape[0])

@@ -64,10 +64,30 @@ class _Chunk:
     alive: np.ndarray
     seq: I64
     max_clock: int
+    tmin: int
+    tmax: int
+    """The chunk's earliest and latest event times (lookups skip chunks outside their time)."""
+    level: int = 0
+    """0: one batch; k: the merge of ``MERGE_FANOUT`` chunks of level k - 1."""
+
+
+MERGE_FANOUT = 16
+"""Trailing chunks of one level merged into one of the next level (see :meth:`TradeLog.append`)."""
+MERGE_MAX_TRADES = 16_384
+"""No merge makes a chunk larger than this: a merge stays under ~0.1 ms (it runs on the stream's hot path)."""
 
 
 class TradeLog:
-    """Recently accepted trades, chunked per batch (see the module docstring)."""
+    """Recently accepted trades, chunked per batch (see the module docstring).
+
+    One chunk per appended batch would leave tens of thousands of chunks in the window
+    (the live stream appends a few hundred batches a second), and merging them all now
+    and then stalls the stream for milliseconds. Instead, like an LSM tree, every
+    ``MERGE_FANOUT`` trailing chunks of the same level are merged into one chunk of the
+    next level, as long as it stays under ``MERGE_MAX_TRADES``: a merge copies at most
+    that many trades, and the window holds a few hundred chunks at most. Eviction is per
+    chunk, from the oldest.
+    """
 
     def __init__(self, window_ns: int, max_trades: int) -> None:
         self.window_ns = window_ns
@@ -79,37 +99,67 @@ class TradeLog:
         """Every trade ever evicted has an event time at or below this."""
         self._seq = 0
 
-    def append(self, sym: I32, ts: I64, price: F64, size: F64, ids: I64 | None, clock: int) -> None:
-        """Keep a batch of accepted trades; evict what fell out of the window."""
+    def append(self, sym: I32, ts: I64, price: F64, size: F64, ids: I64 | None, clock: int, *,
+               owned: bool = False, t_range: tuple[int, int] | None = None) -> None:
+        """Keep a batch of accepted trades; evict what fell out of the window.
+
+        ``owned``: ``price`` and ``size`` are the caller's fresh copies (they are kept
+        as they are; otherwise they are copied, since corrections change them in place).
+        ``t_range``: ``(ts.min(), ts.max())`` when the caller knows them.
+        """
         n = ts.shape[0]
+        if n == 0:
+            return
+        tmin, tmax = t_range if t_range is not None else (int(ts.min()), int(ts.max()))
         seq = np.arange(self._seq, self._seq + n, dtype=np.int64)
         self._seq += n
         tid = ids if ids is not None else np.full(n, -1, np.int64)
-        self.chunks.append(_Chunk(sym, ts, price.copy(), size.copy(), tid, np.ones(n, np.bool_), seq, clock))
+        if not owned:
+            price, size = price.copy(), size.copy()
+        self.chunks.append(_Chunk(sym, ts, price, size, tid, np.ones(n, np.bool_), seq, clock, tmin, tmax))
         self.size += n
         limit = clock - self.window_ns
         while self.chunks and (self.chunks[0].max_clock < limit or self.size > self.max_trades):
             old = self.chunks.pop(0)
             self.size -= old.ts.shape[0]
-            if old.ts.shape[0]:
-                self.floor = max(self.floor, int(old.ts.max()))
-        if len(self.chunks) > 512:
-            self._compact()
+            self.floor = max(self.floor, old.tmax)
+        self._merge_tail()
 
-    def _compact(self) -> None:
+    def _merge_tail(self) -> None:
         cs = self.chunks
-        def cat(f: str) -> np.ndarray:
-            return np.concatenate([getattr(c, f) for c in cs])
+        while cs:
+            level = cs[-1].level
+            k, total = 0, 0
+            for c in reversed(cs):
+                if c.level != level or k == MERGE_FANOUT:
+                    break
+                k += 1
+                total += c.ts.shape[0]
+            if k < MERGE_FANOUT or total > MERGE_MAX_TRADES:
+                return
+            run = cs[-k:]
 
-        self.chunks = [_Chunk(sym=cat("sym"), ts=cat("ts"), price=cat("price"), size=cat("size"), ids=cat("ids"),
-                              alive=cat("alive"), seq=cat("seq"), max_clock=max(c.max_clock for c in cs))]
+            def cat(f: str, run: list[_Chunk] = run) -> np.ndarray:
+                return np.concatenate([getattr(c, f) for c in run])
+
+            cs[-k:] = [_Chunk(sym=cat("sym"), ts=cat("ts"), price=cat("price"), size=cat("size"), ids=cat("ids"),
+                              alive=cat("alive"), seq=cat("seq"), max_clock=max(c.max_clock for c in run),
+                              tmin=min(c.tmin for c in run), tmax=max(c.tmax for c in run), level=level + 1)]
 
     def find(self, sid: int, trade_id: int | None, ts: int, price: float, size: float) -> tuple[int, int] | None:
-        """``(chunk, index)`` of a live trade, or ``None``."""
-        for ci in range(len(self.chunks) - 1, -1, -1):
+        """``(chunk, index)`` of a live trade, or ``None``.
+
+        Newest chunks first, those whose time span holds ``ts`` first; by trade id, the
+        others too (a correction's time of the original trade could be off).
+        """
+        by_id = trade_id is not None and trade_id >= 0
+        order = range(len(self.chunks) - 1, -1, -1)
+        near = [ci for ci in order if self.chunks[ci].tmin <= ts <= self.chunks[ci].tmax]
+        rest = [ci for ci in order if not self.chunks[ci].tmin <= ts <= self.chunks[ci].tmax] if by_id else []
+        for ci in near + rest:
             c = self.chunks[ci]
             m = (c.sym == sid) & c.alive
-            if trade_id is not None and trade_id >= 0:
+            if by_id:
                 m &= c.ids == trade_id
             else:
                 m &= (c.ts == ts) & (c.price == price) & (c.size == size)
@@ -122,6 +172,8 @@ class TradeLog:
         """Live logged trades of ``sid`` with ``start <= ts < end``, by (ts, arrival)."""
         ts_l, px_l, sz_l, seq_l = [], [], [], []
         for c in self.chunks:
+            if c.tmax < start or c.tmin >= end:
+                continue
             m = (c.sym == sid) & c.alive & (c.ts >= start) & (c.ts < end)
             if m.any():
                 ts_l.append(c.ts[m])

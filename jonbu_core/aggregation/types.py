@@ -15,8 +15,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jonbu_core.bus.base import CandleEvent, EventKind
-from jonbu_core.models import BAR_SCHEMA, normalize_symbol
+from jonbu_core.bus.base import CandleEvent, EventKind, bar_candle
+from jonbu_core.models import BAR_SCHEMA, Candle, normalize_symbol
 
 NS = 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -238,12 +238,42 @@ class BarSnapshot:
 
     def to_events(self, symbols: SymbolTable, timeframes: Sequence[str]) -> list[CandleEvent]:
         """The bars as bus events (closed bars and revisions are ``final``); candles are built on first access."""
-        return CandleEvent.from_bars(
-            symbols.names, timeframes, _KIND_FINAL, _KIND_NAMES, self.sym.tolist(), self.tf.tolist(),
-            self.kind.tolist(), self.revision.tolist(),
-            zip(self.label.tolist(), self.open.tolist(), self.high.tolist(), self.low.tolist(), self.close.tolist(),
-                self.volume.tolist(), self.count.tolist(), self.vwap.tolist(), strict=True),
-        )
+        return CandleEvent.from_bars(symbols.names, timeframes, _KIND_FINAL, _KIND_NAMES, self.sym.tolist(),
+                                     self.tf.tolist(), self.kind.tolist(), self.revision.tolist(), _BarRows(self))
+
+
+class _BarRows:
+    """The candles of a snapshot's rows, for its events, built when first asked for.
+
+    The bar values become Python objects (one ``tolist`` per column, for every row at
+    once) only when some event's candle is first read, and each candle once: a bus
+    that only routes events by key never pays for them.
+    """
+
+    __slots__ = ("_candles", "_rows", "snap")
+
+    def __init__(self, snap: BarSnapshot) -> None:
+        self.snap = snap
+        self._rows: list[tuple[int, float, float, float, float, float, int, float]] | None = None
+        self._candles: list[Candle | None] = []
+
+    def built(self, i: int) -> Candle | None:
+        """Row ``i``'s candle if it was built already."""
+        return self._candles[i] if self._candles else None
+
+    def candle(self, i: int) -> Candle:
+        """Row ``i``'s candle (built on first access, then kept)."""
+        rows = self._rows
+        if rows is None:
+            s = self.snap
+            rows = self._rows = list(zip(s.label.tolist(), s.open.tolist(), s.high.tolist(), s.low.tolist(),
+                                         s.close.tolist(), s.volume.tolist(), s.count.tolist(), s.vwap.tolist(),
+                                         strict=True))
+            self._candles = [None] * len(rows)
+        c = self._candles[i]
+        if c is None:
+            c = self._candles[i] = bar_candle(*rows[i])
+        return c
 
 
 __all__ = [

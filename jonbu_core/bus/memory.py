@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from jonbu_core.bus.base import CandleEvent
+from jonbu_core.bus.base import CandleEvent, event_key
 
 logger = logging.getLogger(__name__)
 
@@ -92,9 +92,7 @@ class MemoryBus:
         if not events:
             return
         self._seq += len(events)
-        latest = self._latest
-        for ev in events:
-            latest[(ev.symbol, ev.timeframe)] = ev
+        self._latest.update(zip(map(event_key, events), events, strict=True))
         for sub in self._subs:
             sub.put_many(events)
 

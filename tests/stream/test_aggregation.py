@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jonbu_core.aggregation import BarSnapshot, CandleAggregator, SymbolTable, TradeBatch
+from jonbu_core.aggregation.fast import available as fast_available
 from jonbu_core.rollup import bucket_expr
 from jonbu_core.timeframe import STREAM_TIMEFRAMES, parse_timeframe
 
@@ -222,9 +223,16 @@ def test_bad_trades_are_counted_not_fatal() -> None:
         agg.process(TradeBatch.from_lists([5], [T0], [1.0], [1.0]))
 
 
-def _stream(t: dict[str, np.ndarray], sizes: list[int], cached: bool) -> tuple[list[BarSnapshot], int]:
+def _stream(t: dict[str, np.ndarray], sizes: list[int], cached: bool,
+            native: bool = False) -> tuple[list[BarSnapshot], int]:
     """Every snapshot (closed/revisions and partials after each batch) of ``t`` fed in small batches."""
-    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, SymbolTable(SYMS))
+    out, hits, _ = _stream_agg(t, sizes, cached, native)
+    return out, hits
+
+
+def _stream_agg(t: dict[str, np.ndarray], sizes: list[int], cached: bool,
+                native: bool) -> tuple[list[BarSnapshot], int, CandleAggregator]:
+    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, SymbolTable(SYMS), native=native)
     hits = [0]
     fast = agg._merge_cached
 
@@ -247,7 +255,7 @@ def _stream(t: dict[str, np.ndarray], sizes: list[int], cached: bool) -> tuple[l
         a = b
     agg.close_all()
     out.append(agg.drain_final())
-    return out, hits[0]
+    return out, hits[0], agg
 
 
 @COMMON
@@ -276,3 +284,63 @@ def test_small_batch_fast_path_is_taken() -> None:
     for x, y in zip(fast, slow, strict=True):
         for f in BarSnapshot.__slots__:
             np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+
+
+def _assert_same_state(x: CandleAggregator, y: CandleAggregator) -> None:
+    """Counters, clocks, live bars and the trade log of two aggregators are identical."""
+    assert x.stats() == y.stats()
+    for f in ("_clock", "last_ts", "last_price", "late_by_symbol", "_next"):
+        np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+    rx, ry = x.pool.live_rows(), y.pool.live_rows()
+    np.testing.assert_array_equal(x.pool.keys, y.pool.keys)
+    for f in ("state", "dirty", "rev", "open", "high", "low", "close", "volume", "pv", "count", "tfirst", "tlast"):
+        np.testing.assert_array_equal(getattr(x.pool, f)[rx], getattr(y.pool, f)[ry], err_msg=f)
+    for f in ("sym", "ts", "price", "size", "ids", "alive", "seq"):
+        a = [getattr(c, f) for c in x.log.chunks]
+        b = [getattr(c, f) for c in y.log.chunks]
+        np.testing.assert_array_equal(np.concatenate(a) if a else [], np.concatenate(b) if b else [], err_msg=f)
+    assert [c.max_clock for c in x.log.chunks] == [c.max_clock for c in y.log.chunks]
+
+
+def _compare_native(t: dict[str, np.ndarray], sizes: list[int]) -> int:
+    fast, _, agg_f = _stream_agg(t, sizes, cached=True, native=True)
+    slow, _, agg_s = _stream_agg(t, sizes, cached=True, native=False)
+    assert agg_f.fast is not None and agg_s.fast is None
+    assert len(fast) == len(slow)
+    for x, y in zip(fast, slow, strict=True):
+        for f in BarSnapshot.__slots__:
+            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+    _assert_same_state(agg_f, agg_s)
+    return agg_f.fast.hits
+
+
+needs_native = pytest.mark.skipif(not fast_available(), reason="the C helper _fastagg is not built")
+
+
+@needs_native
+@COMMON
+@given(st.one_of(in_order(), shuffled_within_lateness(), with_late()),
+       st.lists(st.integers(1, 40), min_size=1, max_size=6), st.booleans())
+def test_native_fast_path_is_exact(t: dict[str, np.ndarray], sizes: list[int], invalid: bool) -> None:
+    """The C fast path gives bit for bit the events, counters, clocks, bars and trade log of NumPy's."""
+    if invalid:  # a few invalid prices and sizes: those batches must go the NumPy way
+        rng = np.random.default_rng(len(t["ts"]))
+        bad = rng.random(len(t["ts"])) < 0.05
+        t["price"] = np.where(bad, rng.choice([np.nan, 0.0, -1.0, np.inf], len(t["ts"])), t["price"])
+    _compare_native(t, sizes)
+
+
+@needs_native
+@pytest.mark.parametrize("per_minute", [130, 3000])
+def test_native_fast_path_is_taken_and_exact_on_long_runs(per_minute: int) -> None:
+    """Batches of up to 300 trades of one symbol (NumPy's pairwise summation past 8 and 128 terms)."""
+    rng = np.random.default_rng(per_minute)
+    minutes = 40
+    n = per_minute * minutes
+    ts = np.sort(T0 - T0 % (60 * NS) + (np.arange(n) // per_minute) * 60 * NS
+                 + rng.integers(0, 60 * NS, n) % (60 * NS)).astype(np.int64)
+    ts = np.concatenate([np.sort(ts[k * per_minute:(k + 1) * per_minute]) for k in range(minutes)])
+    t = {"sym": (rng.random(n) < 0.2).astype(np.int32), "ts": ts,
+         "price": rng.uniform(10, 20, n), "size": rng.uniform(0.5, 500, n), "id": np.arange(n, dtype=np.int64)}
+    hits = _compare_native(t, [8, 257, 9, 1, 300, 3, 129])
+    assert hits > 0

@@ -174,3 +174,37 @@ def test_backfilled_minutes_rebuild_the_live_higher_bars(seed: int, gap_start: i
         if tf == "1m":
             continue  # the backfill publishes and stores the 1m bars itself
         compare(got, t, tf)
+
+
+def test_trade_log_merges_its_chunks_and_still_finds_every_trade() -> None:
+    """Batches are merged LSM-style (bounded merges, few chunks); lookups by id and by time find every trade."""
+    from jonbu_core.aggregation.corrections import MERGE_FANOUT, MERGE_MAX_TRADES, TradeLog
+
+    log = TradeLog(window_ns=10**18, max_trades=10**9)
+    rng = np.random.default_rng(5)
+    t0, batches, per = 1_700_000_000 * 10**9, 3000, 20
+    for b in range(batches):
+        ts = t0 + b * 1000 + np.arange(per, dtype=np.int64)
+        log.append(rng.integers(0, 3, per).astype(np.int32), ts, np.full(per, 10.0 + b), np.ones(per),
+                   np.arange(b * per, (b + 1) * per, dtype=np.int64), int(ts[-1]))
+    assert log.size == batches * per
+    assert len(log.chunks) < batches // MERGE_FANOUT  # merged…
+    assert max(c.ts.shape[0] for c in log.chunks) <= MERGE_MAX_TRADES  # …within the bound
+    allts = np.concatenate([c.ts for c in log.chunks])
+    assert (np.diff(allts) > 0).all() and [c.tmin for c in log.chunks] == sorted(c.tmin for c in log.chunks)
+    for tid in (0, 1234, batches * per - 1):
+        b, j = divmod(tid, per)
+        ts = t0 + b * 1000 + j
+        sym = None
+        for c in log.chunks:
+            k = np.flatnonzero(c.ids == tid)
+            if k.shape[0]:
+                sym = int(c.sym[k[0]])
+        assert sym is not None
+        hit = log.find(sym, tid, ts, 10.0 + b, 1.0)
+        assert hit is not None and int(log.chunks[hit[0]].ids[hit[1]]) == tid
+        assert log.find(sym, tid, ts + 10**12, 0.0, 0.0) == hit  # by id even when the time is off
+        hit2 = log.find(sym, None, ts, 10.0 + b, 1.0)  # by time, price and size
+        assert hit2 == hit
+        t, p, _ = log.trades_of(sym, ts, ts + 1)
+        assert t.tolist() == [ts] and p.tolist() == [10.0 + b]
