@@ -45,6 +45,7 @@ import pyarrow as pa
 
 from jonbu_core import calendar as cal
 from jonbu_core.aggregation.types import NS, TradeBatch
+from jonbu_stream.feeds import wire
 from jonbu_stream.feeds.base import FeedFatalError, FeedSink
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,9 @@ class AlpacaFeed:
     max_merge : int
         At most this many frames already buffered on the connection are aggregated as one
         batch (see :meth:`_dispatch_many`).
+    native_decode : bool
+        Decode trade frames with the C decoder (:mod:`.wire`) when it is built; False:
+        in Python only (same results, slower).
     """
 
     name = "alpaca"
@@ -194,6 +198,7 @@ class AlpacaFeed:
         exchange: str = "XNYS",
         market_hours: Callable[[float], bool] | None = None,
         max_merge: int = 32,
+        native_decode: bool = True,
     ) -> None:
         self.url, self._key, self._secret = url, key, secret
         self.symbols = list(symbols)
@@ -219,6 +224,8 @@ class AlpacaFeed:
         """The last malformed messages and why (newest last)."""
         self._last_quarantine_log = -1e9
         self._sid_raw: dict[bytes, int] = {}
+        self._wire = wire.decoder() if native_decode else None
+        """The C frame decoder (None: frames are decoded in Python only)."""
         self._sink: FeedSink | None = None
         self.excluded: list[str] = []
         self.max_merge = max_merge
@@ -275,6 +282,8 @@ class AlpacaFeed:
             for s in added:
                 sid = sink.symbols.add(s)
                 self._sid_raw[s.encode()] = sid
+            if self._wire is not None:
+                self._wire.sync(self._sid_raw)
         for action, syms in (("subscribe", added), ("unsubscribe", removed)):
             if not syms:
                 continue
@@ -389,6 +398,8 @@ class AlpacaFeed:
             sid = sink.symbols.add(s)
             self._sid_raw[s.encode()] = sid
             self._sid_raw[sink.symbols.name(sid).encode()] = sid
+        if self._wire is not None:
+            self._wire.sync(self._sid_raw)
         self.connected = True
         self.connects += 1
         self.last_message = time.monotonic()
@@ -500,7 +511,19 @@ class AlpacaFeed:
         for :meth:`_dispatch_slow`, which checks each message and quarantines the bad ones
         without losing the rest of the frame. ``None``: nothing to deliver (an unreadable
         frame is quarantined here).
+
+        First step, when built: the C decoder (:mod:`.wire`) reads a frame of trades
+        straight into the same columns (~10× faster); anything else it leaves to the
+        Python code below, unchanged.
         """
+        native = self._wire
+        if native is not None:
+            batch = native.decode(raw, self._sid_raw)
+            if batch is not None:
+                if batch is wire.EMPTY:
+                    return None
+                self.messages += len(batch)
+                return batch
         try:
             msgs = msgpack.unpackb(raw, timestamp=2, raw=True, use_list=False)
         except Exception as exc:
