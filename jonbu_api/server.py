@@ -12,42 +12,24 @@ Two things plain ``uvicorn.Server`` does not do:
   messages/s in ``bench/api.py``): that, with a busy machine, was the p99 of delivery.
   Everything allocated while importing and starting is moved to the permanent
   generation (:func:`gc.freeze`: full collections no longer scan it) and the collection
-  thresholds are raised (:data:`GC_THRESHOLD`), so full collections become rare.
+  thresholds are raised (:func:`jonbu_core.heap.freeze_gc`), so full collections become rare.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import socket
 
 import uvicorn
 
 from jonbu_api.hub import going_away
+from jonbu_core.heap import freeze_gc
 
 logger = logging.getLogger(__name__)
 
 GOING_AWAY_TIMEOUT = 3.0
 """Seconds shutdown waits for the 1001 close frames to get out before uvicorn's own close."""
-
-
-GC_THRESHOLD = (20_000, 20, 10)
-"""``gc.set_threshold`` once started (CPython's default is ``(700, 10, 10)``).
-
-The fan-out allocates ~20,000 tracked objects per second at 10,000 messages/s: with the
-default thresholds that is a young collection every ~30 ms and a full one every few
-seconds, each full one stopping the event loop for 100-250 ms (measured with 1,000
-clients). At 20,000 young collections take a few ms, and a full one is due only after
-~4 million allocations (minutes at that rate) instead of ~70,000."""
-
-
-def freeze_gc() -> None:
-    """Collect once, exclude every object alive now from future collections, and make
-    collections rarer (:data:`GC_THRESHOLD`)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
 
 
 class Server(uvicorn.Server):

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     """A connected feed silent this long during market hours is treated as dead."""
     stream_metrics_port: int = Field(default=0, ge=0, lt=65536)
     """Port of the stream daemon's own Prometheus endpoint (``jonbu-ohlcv stream``; 0: off)."""
+    stream_busy_poll_seconds: float = Field(default=0.0, ge=0)
+    """While trades flow, the stream daemon polls the network without sleeping, until
+    this long after the last trade (0: off, the default). It keeps one core busy, and
+    that core's caches warm: trade-to-bus latency about halves on hosts whose idle cores
+    sleep deeply (virtual machines). For a host or pod dedicated to one daemon."""
     stream_max_gap_hours: float = Field(default=72.0, ge=0)
     """Longest gap the daemon backfills from REST after a reconnect or restart."""
     mock_seed: int = 42

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import gc
 import logging
 import signal
 import time
@@ -35,6 +34,7 @@ import pyarrow.compute as pc
 from jonbu_core.aggregation import CandleAggregator, SymbolTable, TradeBatch
 from jonbu_core.aggregation.types import NS, ns_to_datetime
 from jonbu_core.errors import ProviderAuthError
+from jonbu_core.heap import freeze_gc, unfreeze_gc
 from jonbu_core.settings import Settings
 from jonbu_core.timeframe import STREAM_TIMEFRAMES
 from jonbu_stream.backfill import GapBackfiller
@@ -87,6 +87,7 @@ class StreamDaemon:
         future_tolerance: float = 300.0,
         correction_window: float = 125.0,
         gc_freeze: bool = True,
+        busy_poll: float | None = None,
     ) -> None:
         self.settings, self.store, self.bus, self.feed = settings, store, bus, feed
         self._symbols_arg = list(symbols) if symbols else None
@@ -123,6 +124,10 @@ class StreamDaemon:
         self.backfill_rebuilt = 0
         self.backfill_inexact = 0
         self._froze = False
+        self._gc_before = (700, 10, 10)
+        self.busy_poll_ns = int((settings.stream_busy_poll_seconds if busy_poll is None else busy_poll) * NS)
+        self._last_trade = 0
+        self._spin_wake: asyncio.Event | None = asyncio.Event() if self.busy_poll_ns else None
 
     # --------------------------------------------------------------- clock
     def event_clock(self) -> int | None:
@@ -152,6 +157,10 @@ class StreamDaemon:
             self.backfill.data_resumed(int(batch.ts.min()))
             self._resume = False
         self._offset = int(batch.ts.max()) - now
+        self._last_trade = now
+        wake = self._spin_wake
+        if wake is not None and not wake.is_set():
+            wake.set()
         self.agg.process(batch)
         self._pending_ts.append(batch.ts)
         self._emit(now)
@@ -266,19 +275,34 @@ class StreamDaemon:
         return out
 
     def _freeze_heap(self) -> None:
-        """Move every object alive now out of the garbage collector's reach (``gc.freeze``).
+        """Move every object alive now out of the garbage collector's reach and make collections
+        rarer (:func:`jonbu_core.heap.freeze_gc`).
 
         A full (generation 2) collection walks every tracked object: with NumPy,
         PyArrow, Polars and pydantic loaded that is 60–150 ms on this kind of machine,
         an event-loop stall that showed up as the whole p99 of trade-to-bus latency
-        (130 ms at 50k trades/s). Streaming allocates short-lived containers (events,
-        decoded frames) at a high rate, so generation-2 collections are frequent.
-        Freezing the heap after start-up leaves the collector only the objects created
-        since; :meth:`run` unfreezes on the way out.
+        (130 ms at 50k trades/s); with the default thresholds young collections hit
+        more than 1% of the frames. :meth:`run` unfreezes on the way out.
         """
-        gc.collect()
-        gc.freeze()
+        self._gc_before = freeze_gc()
         self._froze = True
+
+    async def _busy_poll(self, wake: asyncio.Event) -> None:
+        """Keep the event loop polling, never sleeping, while trades flow (``stream_busy_poll_seconds``).
+
+        A task that yields at once, every turn: the loop then polls its sockets with a
+        zero timeout instead of sleeping until data arrives. The next frame is read the
+        moment it lands, on a core whose caches still hold the hot path; a sleeping core
+        (a halted virtual CPU, most of all) first has to wake and refill them, which cost
+        about as much as the processing itself (measured in ``bench/stream.py``). Parks
+        on ``wake`` (set by the next trade) once no trade came for the window.
+        """
+        window = self.busy_poll_ns
+        while True:
+            if time.time_ns() - self._last_trade > window:
+                wake.clear()
+                await wake.wait()
+            await asyncio.sleep(0)
 
     async def _timer(self) -> None:
         while True:
@@ -322,6 +346,8 @@ class StreamDaemon:
                 ("timer", self._timer()), ("stats", self._stats()))]
             if self.backfill is not None:
                 tasks.append(asyncio.create_task(self.backfill.run(self.event_clock), name="backfill"))
+            if self._spin_wake is not None:
+                tasks.append(asyncio.create_task(self._busy_poll(self._spin_wake), name="busy-poll"))
             feed_task = asyncio.create_task(self.feed.run(self), name="feed")
             stop_task = asyncio.create_task(self._stop.wait())
             await asyncio.wait({feed_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -364,7 +390,7 @@ class StreamDaemon:
             if self.backfill is not None:
                 await asyncio.to_thread(self.backfill.close)
             if self._froze:
-                gc.unfreeze()
+                unfreeze_gc(self._gc_before)
                 self._froze = False
             self._done.set()
 
@@ -459,6 +485,9 @@ class StreamDaemon:
             "dropped": {"partials": self.bus_sink.dropped_partials},
             "published": self.bus_sink.published, "stored": self.store_sink.written,
             "latency_ms": self.bus_sink.latency.percentiles(),
+            "hot_path": {"native_aggregation": a.fast is not None, "batches": a.batches,
+                         "native_batches": 0 if a.fast is None else a.fast.hits,
+                         "busy_poll_s": self.busy_poll_ns / NS},
             "last_trade": last,
             "backfill": (self.backfill.status() | {"higher_bars_rebuilt": self.backfill_rebuilt,
                                                     "higher_bars_inexact": self.backfill_inexact}

@@ -32,6 +32,11 @@ def stream(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port (default JONBU_STREAM_METRICS_PORT).")
     ] = None,
+    busy_poll: Annotated[
+        float | None, typer.Option(
+            help="Seconds to keep polling the network without sleeping after each trade: lower, steadier "
+                 "latency for one busy core (default JONBU_STREAM_BUSY_POLL_SECONDS, 0: off).", min=0)
+    ] = None,
 ) -> None:
     """Run the streaming daemon: live trades → multi-timeframe candles → bus and store.
 
@@ -50,6 +55,8 @@ def stream(
     s = load()
     if metrics_port is not None:
         s = s.model_copy(update={"stream_metrics_port": metrics_port})
+    if busy_poll is not None:
+        s = s.model_copy(update={"stream_busy_poll_seconds": busy_poll})
     syms = parse_symbols(symbols) if symbols else None
     a, b = parse_range(start, end) if (start or end) else (None, None)
     if replay_source not in ("bars", "trades"):

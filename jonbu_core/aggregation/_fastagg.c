@@ -20,13 +20,17 @@
  * counting sort into the caller's output arrays), reduces each symbol's run like
  * builder.group_trades, and merges it into the symbol's cached rows like
  * CandleAggregator._merge_cached.
+ *
+ * ja_take_partials() is CandleAggregator.partials() (BarPool.take_dirty, then
+ * BarPool.snapshot of the rows of emitted timeframes) in one pass, with NumPy's
+ * np.clip/np.maximum/np.minimum semantics for the VWAP.
  */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define JA_ABI 2
+#define JA_ABI 3
 #define STATE_OPEN 1
 #define PW_BLOCKSIZE 128
 
@@ -62,6 +66,11 @@ typedef struct {
     /* scratch, batch-sized (cap_batch entries): price * size in sorted order */
     int64_t cap_batch;
     double *pxsz;
+    /* more of the pool (cap entries), for ja_take_partials */
+    int32_t *sym;
+    int8_t *tf;
+    int64_t *label;
+    int32_t *rev;
 } ja_state;
 
 int ja_abi(void) { return JA_ABI; }
@@ -214,4 +223,52 @@ int64_t ja_process(ja_state *st, int64_t n, const int32_t *sym, const int64_t *t
     info[3] = t_min;
     info[4] = t_max;
     return n;
+}
+
+/* np.maximum / np.minimum of floats as np.clip computes them (numpy/_core/src/npymath, clip.cpp):
+ * a NaN first operand wins, else the comparison decides. */
+static double np_max(double a, double b) { return isnan(a) ? a : (a > b ? a : b); }
+static double np_min(double a, double b) { return isnan(a) ? a : (a < b ? a : b); }
+
+/*
+ * The open bars changed since the last call, among the live rows `krow` (key order):
+ * their dirty flag is cleared; those of emitted timeframes (emitted[tf]) are written to
+ * the outputs (cap entries each), in key order, with vwap = clip(pv / volume, low, high)
+ * where volume > 0, else NaN, and kind = 0 (partial). Returns how many were written, or
+ * -1 (nothing done) when the outputs could be too small or a row is out of range.
+ */
+int64_t ja_take_partials(ja_state *st, const int64_t *krow, int64_t n_live, const uint8_t *emitted, int64_t n_emitted,
+                         int64_t cap, int32_t *o_sym, int8_t *o_tf, int64_t *o_label, double *o_open, double *o_high,
+                         double *o_low, double *o_close, double *o_volume, int64_t *o_count, double *o_vwap,
+                         int32_t *o_rev, int8_t *o_kind) {
+    if (n_live > cap) return -1;
+    for (int64_t j = 0; j < n_live; j++) {
+        int64_t r = krow[j];
+        if (r < 0 || r >= st->cap) return -1;
+        int8_t t = st->tf[r];
+        if (t < 0 || t >= n_emitted) return -1;
+    }
+    int64_t k = 0;
+    for (int64_t j = 0; j < n_live; j++) {
+        int64_t r = krow[j];
+        if (!st->dirty[r]) continue;
+        st->dirty[r] = 0;
+        int8_t t = st->tf[r];
+        if (!emitted[t]) continue;
+        double vol = st->volume[r], lo = st->low[r], hi = st->high[r];
+        o_sym[k] = st->sym[r];
+        o_tf[k] = t;
+        o_label[k] = st->label[r];
+        o_open[k] = st->open[r];
+        o_high[k] = hi;
+        o_low[k] = lo;
+        o_close[k] = st->close[r];
+        o_volume[k] = vol;
+        o_count[k] = st->count[r];
+        o_vwap[k] = vol > 0 ? np_min(np_max(st->pv[r] / vol, lo), hi) : NAN;
+        o_rev[k] = st->rev[r];
+        o_kind[k] = 0;
+        k++;
+    }
+    return k;
 }

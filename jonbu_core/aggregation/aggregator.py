@@ -169,6 +169,8 @@ class CandleAggregator:
         self._sealed: collections.deque[tuple[int, int]] = collections.deque()
         """``(clock, earliest label)`` of recently sealed higher-timeframe bars (see ``ledger_grace``)."""
         self.trades = 0
+        self.batches = 0
+        """Non-empty batches processed (:attr:`fast` counts those it took)."""
         self.accepted = 0
         self.late = 0
         self.invalid = 0
@@ -208,6 +210,7 @@ class CandleAggregator:
         n = len(batch)
         if n == 0:
             return 0
+        self.batches += 1
         if self.fast is not None and self.pool.frees == self._cur_gen:
             got = self.fast.process(batch, len(self.symbols), self.lateness_ns)
             if got is not None:
@@ -464,6 +467,10 @@ class CandleAggregator:
 
     def partials(self) -> BarSnapshot:
         """The open bars updated since the last call (clears their dirty flag)."""
+        if self.fast is not None:
+            snap = self.fast.partials()
+            if snap is not None:
+                return snap
         rows = self.pool.take_dirty()
         keep = self.emitted[self.pool.tf[rows]]
         rows = rows[keep]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from jonbu_core.aggregation.builder import MINUTE_NS
+from jonbu_core.aggregation.types import BarSnapshot
 
 if TYPE_CHECKING:
     from jonbu_core.aggregation.aggregator import CandleAggregator
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_ABI = 2
+_ABI = 3
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 
@@ -47,10 +48,11 @@ class _State(ctypes.Structure):
         ("volume", _P), ("pv", _P), ("count", _P), ("tfirst", _P), ("tlast", _P),
         ("mark", _P), ("start", _P), ("prev", _P), ("touched", _P), ("call", _I64),
         ("cap_batch", _I64), ("pxsz", _P),
+        ("sym", _P), ("tf", _P), ("label", _P), ("rev", _P),
     ]
 
 
-def _load() -> Any:
+def _load() -> tuple[Any, Any] | None:
     here = os.path.dirname(__file__)
     paths = [p for suffix in EXTENSION_SUFFIXES for p in glob.glob(os.path.join(here, f"_fastagg{suffix}"))]
     if not paths:
@@ -67,16 +69,24 @@ def _load() -> Any:
     fn = lib.ja_process
     fn.argtypes = [_P, _I64, _P, _P, _P, _P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P]
     fn.restype = _I64
-    return fn
+    take = lib.ja_take_partials
+    take.argtypes = [_P, _P, _I64, _P, _I64, _I64, *[_P] * 12]
+    take.restype = _I64
+    return fn, take
 
 
-_PROCESS = _load()
+_NATIVE = _load()
+_PROCESS: Any = _NATIVE[0] if _NATIVE else None
+_TAKE_PARTIALS: Any = _NATIVE[1] if _NATIVE else None
 _FROM_BUFFER: Any = ctypes.c_char.from_buffer
 """A ctypes view of an array's (writable, contiguous) buffer: the cheapest way to its address (~0.2 µs;
 ``ndarray.ctypes.data`` costs ~0.8 µs)."""
 Sorted = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any],
                np.ndarray[Any, Any] | None]
 """``(sym, ts, price, size, trade_id)`` sorted by symbol."""
+_SNAP_DTYPES = (np.int32, np.int8, np.int64, np.float64, np.float64, np.float64, np.float64, np.float64, np.int64,
+                np.float64, np.int32, np.int8)
+"""The columns of a :class:`BarSnapshot`, in order."""
 _EXPECTED = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.float64))
 
 
@@ -106,6 +116,9 @@ class FastPath:
         self._info = np.zeros(5, np.int64)
         self._info_ptr = _addr(self._info)
         self._scratch: list[np.ndarray[Any, Any]] = []
+        self._snap: list[np.ndarray[Any, Any]] = []
+        self._snap_ptr: list[int] = []
+        self._emitted_ptr, self._n_emitted = 0, 0
         self.hits = 0
         """Batches the C path processed."""
         self.misses = 0
@@ -114,12 +127,13 @@ class FastPath:
     def _arrays(self) -> tuple[Any, ...]:
         a, p = self.agg, self.agg.pool
         return (a._clock, a._next, a.last_ts, a.last_price, a._cur_min, a._cur_rows, p.state, p.dirty, p.open,
-                p.high, p.low, p.close, p.volume, p.pv, p.count, p.tfirst, p.tlast)
+                p.high, p.low, p.close, p.volume, p.pv, p.count, p.tfirst, p.tlast, p.sym, p.tf, p.label, p.rev,
+                a.emitted)
 
     def _bind(self, arrays: tuple[Any, ...], n: int) -> None:
         st = self.state
         (clock, nxt, last_ts, last_price, cur_min, cur_rows, state, dirty, open_, high, low, close, volume, pv,
-         count, tfirst, tlast) = arrays
+         count, tfirst, tlast, psym, ptf, label, rev, emitted) = arrays
         n_sym = clock.shape[0]
         for a in (nxt, last_ts, last_price, cur_min):
             assert a.shape[0] == n_sym and a.flags.c_contiguous
@@ -131,6 +145,12 @@ class FastPath:
         st.state, st.dirty, st.open, st.high, st.low, st.close = (
             _addr(x) for x in (state, dirty, open_, high, low, close))
         st.volume, st.pv, st.count, st.tfirst, st.tlast = (_addr(x) for x in (volume, pv, count, tfirst, tlast))
+        for a, dt in ((psym, np.int32), (ptf, np.int8), (label, np.int64), (rev, np.int32), (state, np.int8),
+                      (dirty, np.bool_), (emitted, np.bool_)):
+            assert a.dtype == dt and a.flags.c_contiguous
+        assert psym.shape[0] == ptf.shape[0] == label.shape[0] == rev.shape[0] == st.cap
+        st.sym, st.tf, st.label, st.rev = (_addr(x) for x in (psym, ptf, label, rev))
+        self._emitted_ptr, self._n_emitted = _addr(emitted), emitted.shape[0]
         if not self._scratch or self._scratch[0].shape[0] != n_sym:
             self._scratch = [np.zeros(n_sym, np.int64), np.zeros(n_sym, np.int64), np.zeros(n_sym, np.int64),
                              np.zeros(n_sym, np.int32)]
@@ -143,6 +163,34 @@ class FastPath:
             st.cap_batch = cap
             st.pxsz = self._out_ptr[5]
         self._bound = arrays
+
+    def _bound_now(self, n: int) -> None:
+        arrays = self._arrays()
+        bound = self._bound
+        if (len(bound) != len(arrays) or any(x is not y for x, y in zip(arrays, bound, strict=True))
+                or n > self.state.cap_batch):
+            self._bind(arrays, n)
+
+    def partials(self) -> BarSnapshot | None:
+        """:meth:`CandleAggregator.partials` in one C call (``None``: use the NumPy path)."""
+        krow = self.agg.pool.krow
+        n_live = krow.shape[0]
+        if n_live == 0 or krow.dtype != np.int64:
+            return None
+        self._bound_now(0)
+        if not self._snap or self._snap[0].shape[0] < n_live:
+            cap = max(256, 2 * n_live)
+            self._snap = [np.empty(cap, dt) for dt in _SNAP_DTYPES]
+            self._snap_ptr = [_addr(x) for x in self._snap]
+        try:
+            ref = ctypes.byref(_FROM_BUFFER(krow))
+        except (TypeError, ValueError, BufferError):
+            return None
+        k = _TAKE_PARTIALS(self._state_ref, ref, n_live, self._emitted_ptr, self._n_emitted, self._snap[0].shape[0],
+                           *self._snap_ptr)
+        if k < 0:
+            return None
+        return BarSnapshot(*[b[:k].copy() for b in self._snap])
 
     def process(self, batch: TradeBatch, n_known: int,
                 lateness_ns: int) -> tuple[Sorted, int, int, tuple[int, int]] | None:
@@ -159,11 +207,7 @@ class FastPath:
         """
         n = len(batch)
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
-        arrays = self._arrays()
-        bound = self._bound
-        if (len(bound) != len(arrays) or any(x is not y for x, y in zip(arrays, bound, strict=True))
-                or n > self.state.cap_batch):
-            self._bind(arrays, n)
+        self._bound_now(n)
         if (sym.dtype, ts.dtype, px.dtype, sz.dtype) != _EXPECTED or (ids is not None and ids.dtype != np.int64):
             self.misses += 1
             return None

@@ -230,9 +230,9 @@ def _stream(t: dict[str, np.ndarray], sizes: list[int], cached: bool,
     return out, hits
 
 
-def _stream_agg(t: dict[str, np.ndarray], sizes: list[int], cached: bool,
-                native: bool) -> tuple[list[BarSnapshot], int, CandleAggregator]:
-    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, SymbolTable(SYMS), native=native)
+def _stream_agg(t: dict[str, np.ndarray], sizes: list[int], cached: bool, native: bool,
+                timeframes: list[str] = STREAM_TIMEFRAMES) -> tuple[list[BarSnapshot], int, CandleAggregator]:
+    agg = CandleAggregator(timeframes, LATENESS, SymbolTable(SYMS), native=native)
     hits = [0]
     fast = agg._merge_cached
 
@@ -302,9 +302,9 @@ def _assert_same_state(x: CandleAggregator, y: CandleAggregator) -> None:
     assert [c.max_clock for c in x.log.chunks] == [c.max_clock for c in y.log.chunks]
 
 
-def _compare_native(t: dict[str, np.ndarray], sizes: list[int]) -> int:
-    fast, _, agg_f = _stream_agg(t, sizes, cached=True, native=True)
-    slow, _, agg_s = _stream_agg(t, sizes, cached=True, native=False)
+def _compare_native(t: dict[str, np.ndarray], sizes: list[int], timeframes: list[str] = STREAM_TIMEFRAMES) -> int:
+    fast, _, agg_f = _stream_agg(t, sizes, cached=True, native=True, timeframes=timeframes)
+    slow, _, agg_s = _stream_agg(t, sizes, cached=True, native=False, timeframes=timeframes)
     assert agg_f.fast is not None and agg_s.fast is None
     assert len(fast) == len(slow)
     for x, y in zip(fast, slow, strict=True):
@@ -320,14 +320,17 @@ needs_native = pytest.mark.skipif(not fast_available(), reason="the C helper _fa
 @needs_native
 @COMMON
 @given(st.one_of(in_order(), shuffled_within_lateness(), with_late()),
-       st.lists(st.integers(1, 40), min_size=1, max_size=6), st.booleans())
-def test_native_fast_path_is_exact(t: dict[str, np.ndarray], sizes: list[int], invalid: bool) -> None:
-    """The C fast path gives bit for bit the events, counters, clocks, bars and trade log of NumPy's."""
+       st.lists(st.integers(1, 40), min_size=1, max_size=6), st.booleans(),
+       st.sampled_from([STREAM_TIMEFRAMES, ["5m", "1h"], ["1m"]]))
+def test_native_fast_path_is_exact(t: dict[str, np.ndarray], sizes: list[int], invalid: bool,
+                                   timeframes: list[str]) -> None:
+    """The C fast path (batches, and the partials' snapshot) gives bit for bit the events, counters,
+    clocks, bars and trade log of NumPy's, whichever timeframes are emitted (1m is built anyway)."""
     if invalid:  # a few invalid prices and sizes: those batches must go the NumPy way
         rng = np.random.default_rng(len(t["ts"]))
         bad = rng.random(len(t["ts"])) < 0.05
         t["price"] = np.where(bad, rng.choice([np.nan, 0.0, -1.0, np.inf], len(t["ts"])), t["price"])
-    _compare_native(t, sizes)
+    _compare_native(t, sizes, timeframes)
 
 
 @needs_native

@@ -113,3 +113,51 @@ def test_latency_histogram_batched_equals_one_observe_per_value() -> None:
     assert lines(batched) == lines(one_by_one) and len(lines(batched)) > 10
     assert generate_latest(batched.registry)  # rendering flushed: nothing left queued
     assert not batched._latency_pending
+
+
+async def test_busy_poll_keeps_the_loop_polling_while_trades_flow_then_parks(data_dir) -> None:  # type: ignore[no-untyped-def]
+    """``stream_busy_poll_seconds``: the loop never sleeps while trades flow; it parks once they stop."""
+    import time
+
+    import numpy as np
+
+    from jonbu_core.aggregation import TradeBatch
+
+    s = load_settings(data_dir=data_dir, stream_busy_poll_seconds=0.3)
+    store = open_store(s)
+    bus = MemoryBus()
+    await bus.start()
+    daemon = StreamDaemon(s, store, bus, None, symbols=["AAPL"], partial_interval=0.0)
+    assert daemon.busy_poll_ns == 300_000_000 and daemon._spin_wake is not None
+    daemon.symbols.add("AAPL")
+    wake = daemon._spin_wake
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    timeouts: list[float | None] = []
+    select = selector.select
+
+    def recording_select(timeout: float | None = None) -> list[object]:
+        timeouts.append(timeout)
+        return select(timeout)  # type: ignore[no-any-return]
+
+    selector.select = recording_select
+    try:
+        spin = asyncio.create_task(daemon._busy_poll(wake))
+        daemon.on_trades(TradeBatch.from_lists([0], [time.time_ns()], [100.0], [10.0]))
+        assert wake.is_set()
+        await asyncio.sleep(0.1)  # trades "flow": the loop polls (timeout 0) instead of sleeping 0.1 s
+        busy = list(timeouts)
+        assert len(busy) > 100 and all(t == 0 for t in busy[1:]), busy[:10]
+        await asyncio.sleep(0.5)  # no trade for longer than the window: parked
+        assert not wake.is_set()
+        timeouts.clear()
+        await asyncio.sleep(0.1)
+        assert 1 <= len(timeouts) <= 5 and max(t or 0 for t in timeouts) > 0.05  # sleeping again
+    finally:
+        selector.select = select
+    daemon.on_trades(TradeBatch.from_lists([0], [time.time_ns()], [101.0], [10.0]))  # the next trade wakes it
+    assert wake.is_set() and daemon.status()["hot_path"]["busy_poll_s"] == 0.3
+    assert daemon.agg.batches == 2 and not spin.done()
+    spin.cancel()
+    await bus.close()
+    store.close()
+    assert np.isfinite(daemon.agg.last_price[0])
