@@ -311,6 +311,7 @@ class StreamDaemon:
             if c is not None:
                 self.agg.advance(c - self.timer_delay_ns)
             self._emit(time.time_ns())
+            self.agg.maintain()  # between frames: the trade log's merges stay off the hot path
 
     async def _stats(self) -> None:
         while True:

@@ -441,6 +441,12 @@ class CandleAggregator:
                              self.pool.end[rows] + self.lateness_ns)
             np.minimum.at(self._next, self.pool.sym[rows], trans)
 
+    def maintain(self) -> None:
+        """Housekeeping to run between batches, off the hot path: merges the trade log's recent
+        chunks (:meth:`~jonbu_core.aggregation.corrections.TradeLog.maintain`)."""
+        if self.log.enabled:
+            self.log.maintain()
+
     def advance(self, now_ns: int) -> None:
         """Move every symbol's clock to at least ``now_ns`` (the wall-clock timer).
 

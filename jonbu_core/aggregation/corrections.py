@@ -72,9 +72,23 @@ class _Chunk:
 
 
 MERGE_FANOUT = 16
-"""Trailing chunks of one level merged into one of the next level (see :meth:`TradeLog.append`)."""
+"""Batches, or chunks of one level, merged into one chunk of the next level (see :class:`TradeLog`)."""
 MERGE_MAX_TRADES = 16_384
-"""No merge makes a chunk larger than this: a merge stays under ~0.1 ms (it runs on the stream's hot path)."""
+"""No merge makes a chunk larger than this: a merge stays under ~0.1 ms (it may run on the hot path)."""
+
+
+def _concat(run: list[_Chunk]) -> _Chunk:
+    """One chunk of the trades of ``run``, a level above its first."""
+    def cat(f: str) -> np.ndarray:
+        return np.concatenate([getattr(c, f) for c in run])
+
+    return _Chunk(sym=cat("sym"), ts=cat("ts"), price=cat("price"), size=cat("size"), ids=cat("ids"),
+                  alive=cat("alive"), seq=cat("seq"), max_clock=max(c.max_clock for c in run),
+                  tmin=min(c.tmin for c in run), tmax=max(c.tmax for c in run), level=run[0].level + 1)
+
+
+MERGE_BACKLOG = 16 * MERGE_FANOUT
+"""Unmerged batches after which :meth:`TradeLog.append` merges them itself (see :meth:`TradeLog.maintain`)."""
 
 
 class TradeLog:
@@ -83,21 +97,32 @@ class TradeLog:
     One chunk per appended batch would leave tens of thousands of chunks in the window
     (the live stream appends a few hundred batches a second), and merging them all now
     and then stalls the stream for milliseconds. Instead, like an LSM tree, every
-    ``MERGE_FANOUT`` trailing chunks of the same level are merged into one chunk of the
-    next level, as long as it stays under ``MERGE_MAX_TRADES``: a merge copies at most
-    that many trades, and the window holds a few hundred chunks at most. Eviction is per
-    chunk, from the oldest.
+    ``MERGE_FANOUT`` batches are merged into one chunk, and every ``MERGE_FANOUT``
+    trailing chunks of one level into one of the next level, as long as it stays under
+    ``MERGE_MAX_TRADES``: a merge copies at most that many trades, and the window holds
+    a few hundred chunks at most. Eviction is per chunk, from the oldest.
+
+    Merging is off the hot path when the owner calls :meth:`maintain` now and then (the
+    stream daemon does, from its timer, between frames); :meth:`append` merges by itself
+    only past ``MERGE_BACKLOG`` unmerged batches.
     """
 
     def __init__(self, window_ns: int, max_trades: int) -> None:
         self.window_ns = window_ns
         self.max_trades = max_trades
         self.enabled = window_ns > 0 and max_trades > 0
-        self.chunks: list[_Chunk] = []
+        self._merged: list[_Chunk] = []
+        self._recent: list[_Chunk] = []
+        """Batches not merged yet (all newer than the merged chunks)."""
         self.size = 0
         self.floor = np.iinfo(np.int64).min
         """Every trade ever evicted has an event time at or below this."""
         self._seq = 0
+
+    @property
+    def chunks(self) -> list[_Chunk]:
+        """Every chunk, oldest first (what :meth:`find` indexes)."""
+        return self._merged + self._recent
 
     def append(self, sym: I32, ts: I64, price: F64, size: F64, ids: I64 | None, clock: int, *,
                owned: bool = False, t_range: tuple[int, int] | None = None) -> None:
@@ -116,17 +141,33 @@ class TradeLog:
         tid = ids if ids is not None else np.full(n, -1, np.int64)
         if not owned:
             price, size = price.copy(), size.copy()
-        self.chunks.append(_Chunk(sym, ts, price, size, tid, np.ones(n, np.bool_), seq, clock, tmin, tmax))
+        recent = self._recent
+        recent.append(_Chunk(sym, ts, price, size, tid, np.ones(n, np.bool_), seq, clock, tmin, tmax))
         self.size += n
         limit = clock - self.window_ns
-        while self.chunks and (self.chunks[0].max_clock < limit or self.size > self.max_trades):
-            old = self.chunks.pop(0)
+        merged = self._merged
+        while (merged or recent) and ((merged or recent)[0].max_clock < limit or self.size > self.max_trades):
+            old = (merged or recent).pop(0)
             self.size -= old.ts.shape[0]
             self.floor = max(self.floor, old.tmax)
-        self._merge_tail()
+        if len(recent) >= MERGE_BACKLOG:
+            self.maintain()
+
+    def maintain(self) -> None:
+        """Merge the batches appended since the last call (in groups of ``MERGE_FANOUT``), then
+        trailing chunks level by level (see the class docstring)."""
+        recent = self._recent
+        while len(recent) >= MERGE_FANOUT:
+            group = recent[:MERGE_FANOUT]
+            del recent[:MERGE_FANOUT]
+            if sum(c.ts.shape[0] for c in group) <= MERGE_MAX_TRADES:
+                self._merged.append(_concat(group))
+            else:  # big batches: chunks enough as they are
+                self._merged.extend(group)
+            self._merge_tail()
 
     def _merge_tail(self) -> None:
-        cs = self.chunks
+        cs = self._merged
         while cs:
             level = cs[-1].level
             k, total = 0, 0
@@ -137,14 +178,8 @@ class TradeLog:
                 total += c.ts.shape[0]
             if k < MERGE_FANOUT or total > MERGE_MAX_TRADES:
                 return
-            run = cs[-k:]
+            cs[-k:] = [_concat(cs[-k:])]
 
-            def cat(f: str, run: list[_Chunk] = run) -> np.ndarray:
-                return np.concatenate([getattr(c, f) for c in run])
-
-            cs[-k:] = [_Chunk(sym=cat("sym"), ts=cat("ts"), price=cat("price"), size=cat("size"), ids=cat("ids"),
-                              alive=cat("alive"), seq=cat("seq"), max_clock=max(c.max_clock for c in run),
-                              tmin=min(c.tmin for c in run), tmax=max(c.tmax for c in run), level=level + 1)]
 
     def find(self, sid: int, trade_id: int | None, ts: int, price: float, size: float) -> tuple[int, int] | None:
         """``(chunk, index)`` of a live trade, or ``None``.
@@ -153,11 +188,12 @@ class TradeLog:
         others too (a correction's time of the original trade could be off).
         """
         by_id = trade_id is not None and trade_id >= 0
-        order = range(len(self.chunks) - 1, -1, -1)
-        near = [ci for ci in order if self.chunks[ci].tmin <= ts <= self.chunks[ci].tmax]
-        rest = [ci for ci in order if not self.chunks[ci].tmin <= ts <= self.chunks[ci].tmax] if by_id else []
+        chunks = self.chunks
+        order = range(len(chunks) - 1, -1, -1)
+        near = [ci for ci in order if chunks[ci].tmin <= ts <= chunks[ci].tmax]
+        rest = [ci for ci in order if not chunks[ci].tmin <= ts <= chunks[ci].tmax] if by_id else []
         for ci in near + rest:
-            c = self.chunks[ci]
+            c = chunks[ci]
             m = (c.sym == sid) & c.alive
             if by_id:
                 m &= c.ids == trade_id

@@ -178,7 +178,12 @@ def test_backfilled_minutes_rebuild_the_live_higher_bars(seed: int, gap_start: i
 
 def test_trade_log_merges_its_chunks_and_still_finds_every_trade() -> None:
     """Batches are merged LSM-style (bounded merges, few chunks); lookups by id and by time find every trade."""
-    from jonbu_core.aggregation.corrections import MERGE_FANOUT, MERGE_MAX_TRADES, TradeLog
+    from jonbu_core.aggregation.corrections import (
+        MERGE_BACKLOG,
+        MERGE_FANOUT,
+        MERGE_MAX_TRADES,
+        TradeLog,
+    )
 
     log = TradeLog(window_ns=10**18, max_trades=10**9)
     rng = np.random.default_rng(5)
@@ -187,7 +192,12 @@ def test_trade_log_merges_its_chunks_and_still_finds_every_trade() -> None:
         ts = t0 + b * 1000 + np.arange(per, dtype=np.int64)
         log.append(rng.integers(0, 3, per).astype(np.int32), ts, np.full(per, 10.0 + b), np.ones(per),
                    np.arange(b * per, (b + 1) * per, dtype=np.int64), int(ts[-1]))
+        assert len(log._recent) < MERGE_BACKLOG  # never more unmerged batches than that
+        if b == 1000:
+            log.maintain()  # what the daemon's timer does
+            assert len(log._recent) < MERGE_FANOUT
     assert log.size == batches * per
+    log.maintain()
     assert len(log.chunks) < batches // MERGE_FANOUT  # merged…
     assert max(c.ts.shape[0] for c in log.chunks) <= MERGE_MAX_TRADES  # …within the bound
     allts = np.concatenate([c.ts for c in log.chunks])
