@@ -347,3 +347,18 @@ def test_native_fast_path_is_taken_and_exact_on_long_runs(per_minute: int) -> No
          "price": rng.uniform(10, 20, n), "size": rng.uniform(0.5, 500, n), "id": np.arange(n, dtype=np.int64)}
     hits = _compare_native(t, [8, 257, 9, 1, 300, 3, 129])
     assert hits > 0
+
+
+def test_without_the_c_helper_the_numpy_path_does_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An install without a C compiler: no fast path, the same bars."""
+    import jonbu_core.aggregation.aggregator as aggregator_module
+
+    monkeypatch.setattr(aggregator_module, "fast_available", lambda: False)
+    rng = np.random.default_rng(11)
+    n = 500
+    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
+         "ts": np.sort(T0 + rng.integers(0, 300 * NS, n)).astype(np.int64),
+         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
+         "id": np.arange(n, dtype=np.int64)}
+    agg = assert_equal(t, list(range(0, n, 7)))
+    assert agg.fast is None and agg.batches > 0

@@ -209,3 +209,76 @@ class _Sink:
 
     def on_disconnected(self, reason: str) -> None:
         pass
+
+
+async def test_a_failing_frame_handler_reconnects_with_the_reason() -> None:
+    """Frames are handled from ``data_received``: an exception there drops the connection, and the feed
+    reconnects (as when its ``recv()`` loop raised), with the reason in ``last_error``."""
+    with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
+        feed = AlpacaFeed(ws.url, DEFAULT_KEY, DEFAULT_SECRET, SYMBOLS, watchdog=60, backoff_base=0.05)
+        sink = _Sink()
+        boom = [True]
+        on_trades = sink.on_trades
+
+        def flaky(batch: Any) -> None:
+            if boom[0]:
+                boom[0] = False
+                raise RuntimeError("sink exploded")
+            on_trades(batch)
+
+        sink.on_trades = flaky  # type: ignore[method-assign]
+        task = asyncio.create_task(feed.run(sink))
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if feed.connects >= 2 and sink.trades > 0:
+                break
+        assert feed.connects >= 2 and feed.reconnects >= 1 and sink.trades > 0
+        assert feed.last_error is not None and "sink exploded" in feed.last_error
+        await feed.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_direct_frames_and_queued_messages_keep_their_order() -> None:
+    """Binary messages go to the handler from ``data_received``; text and fragmented ones through
+    ``recv()``, and while one of those waits, the binary ones after it too: one order in all."""
+    from websockets.asyncio.client import connect
+    from websockets.asyncio.server import serve
+
+    from jonbu_stream.feeds.alpaca import _direct_connection_class
+
+    sent: list[bytes | str] = [b"a", b"b", "text", b"c", b"fragmented", b"d", b"e"]
+
+    async def handler(conn: Any) -> None:
+        await conn.recv()  # "go": the client's handler is in place
+        for m in sent:
+            if m == b"fragmented":
+                await conn.send([b"frag", b"mented"])  # one message in two frames
+            else:
+                await conn.send(m)
+        await asyncio.sleep(0.5)
+
+    got: list[bytes | str] = []
+    direct: list[bytes] = []
+
+    def on_frames(frames: list[bytes]) -> None:
+        direct.extend(frames)
+        got.extend(frames)
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}", create_connection=_direct_connection_class()) as conn:
+            conn.on_frames = on_frames
+            await conn.send("go")
+
+            async def receive() -> None:
+                while True:
+                    got.append(await conn.recv())
+
+            reader = asyncio.create_task(receive())
+            for _ in range(100):  # bounded: 5 s
+                if len(got) >= len(sent):
+                    break
+                await asyncio.sleep(0.05)
+            reader.cancel()
+    assert got == sent
+    assert direct[:2] == [b"a", b"b"] and "text" not in direct and b"fragmented" not in direct
