@@ -16,16 +16,14 @@ time); the aggregator then always takes the NumPy path.
 from __future__ import annotations
 
 import ctypes
-import glob
 import logging
-import os
-from importlib.machinery import EXTENSION_SUFFIXES
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from jonbu_core.aggregation.builder import MINUTE_NS
 from jonbu_core.aggregation.types import BarSnapshot
+from jonbu_core.clib import load_helper
 
 if TYPE_CHECKING:
     from jonbu_core.aggregation.aggregator import CandleAggregator
@@ -53,18 +51,9 @@ class _State(ctypes.Structure):
 
 
 def _load() -> tuple[Any, Any] | None:
-    here = os.path.dirname(__file__)
-    paths = [p for suffix in EXTENSION_SUFFIXES for p in glob.glob(os.path.join(here, f"_fastagg{suffix}"))]
-    if not paths:
-        logger.info("aggregation: the C helper _fastagg is not built; using the NumPy path only")
-        return None
-    try:
-        lib = ctypes.CDLL(paths[0])
-        if lib.ja_abi() != _ABI:
-            raise AttributeError(f"_fastagg is layout {lib.ja_abi()}, this module expects {_ABI} "
-                                 "(rebuild it: pip install -e .)")
-    except (OSError, AttributeError) as exc:  # pragma: no cover - depends on the install
-        logger.warning("aggregation: the C fast path is unavailable (%s); using the NumPy path only", exc)
+    lib = load_helper(__file__, "_fastagg", _ABI, abi_symbol="ja_abi", keep_gil=True, what="aggregation",
+                      fallback="using the NumPy path only")
+    if lib is None:
         return None
     fn = lib.ja_process
     fn.argtypes = [_P, _I64, _P, _P, _P, _P, _P, _I64, _I64, _I64, _P, _P, _P, _P, _P, _P]

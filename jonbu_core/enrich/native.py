@@ -20,19 +20,18 @@ time); :class:`~jonbu_core.enrich.stepper.Stepper` then uses ``talib.stream``.
 from __future__ import annotations
 
 import ctypes
-import glob
 import logging
-import os
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib.machinery import EXTENSION_SUFFIXES
 from typing import Any
 
 import numpy as np
 import talib
 from talib import _ta_lib
+
+from jonbu_core.clib import load_helper
 
 logger = logging.getLogger(__name__)
 
@@ -84,20 +83,20 @@ MAX_OP_IN, N_CONST = 8, 3
 
 
 def _load() -> tuple[ctypes.CDLL, Any] | None:
-    here = os.path.dirname(__file__)
-    paths = [p for suffix in EXTENSION_SUFFIXES for p in glob.glob(os.path.join(here, f"_tastep{suffix}"))]
-    if not paths:
-        logger.info("enrichment: the C helper _tastep is not built; using talib.stream handles")
+    def check(helper: ctypes.CDLL) -> None:
+        if helper.jb_n_ops() != len(OP_NAMES):
+            raise AttributeError(f"_tastep has {helper.jb_n_ops()} operations, this module expects "
+                                 f"{len(OP_NAMES)} (rebuild it: pip install -e .)")
+
+    helper = load_helper(__file__, "_tastep", _ABI, what="enrichment", fallback="using talib.stream handles",
+                         check=check)
+    if helper is None:
         return None
     try:
-        helper = ctypes.CDLL(paths[0])
         ta = ctypes.CDLL(_ta_lib.__file__)
         ta.TA_SMA_Update  # noqa: B018 - the streaming API is there
-        if helper.jb_abi() != _ABI or helper.jb_n_ops() != len(OP_NAMES):
-            raise AttributeError(f"_tastep is layout {helper.jb_abi()} with {helper.jb_n_ops()} operations, this "
-                                 f"module expects {_ABI} and {len(OP_NAMES)} (rebuild it: pip install -e .)")
     except (OSError, AttributeError) as exc:  # pragma: no cover - depends on the install
-        logger.warning("enrichment: native stepping unavailable (%s); using talib.stream handles", exc)
+        logger.warning("enrichment: TA-Lib's streaming API is not reachable (%s); using talib.stream handles", exc)
         return None
     run = helper.jb_run
     run.argtypes = [ctypes.c_void_p]

@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import ctypes
 import enum
-import glob
 import logging
-import os
-from importlib.machinery import EXTENSION_SUFFIXES
 from typing import Any, Final, Literal
 
 import numpy as np
 
 from jonbu_core.aggregation.types import TradeBatch
+from jonbu_core.clib import load_helper
 
 logger = logging.getLogger(__name__)
 
@@ -72,31 +70,24 @@ EMPTY: Final = Nothing.EMPTY
 
 def _load() -> tuple[Any, Any] | None:
     """The C functions ``(jb_wire_decode, jb_wire_index)``, or None (the reason is logged)."""
-    here = os.path.dirname(__file__)
-    paths = [p for suffix in EXTENSION_SUFFIXES for p in glob.glob(os.path.join(here, f"_wire{suffix}"))]
-    if not paths:
-        logger.info("alpaca stream: the C frame decoder _wire is not built; decoding frames in Python")
-        return None
-    try:
-        # PyDLL: the call keeps the GIL (~10 µs; no release/reacquire, and one decoder's
-        # buffers are never written by two threads at once).
-        lib = ctypes.PyDLL(paths[0])
-        if lib.jb_abi() != _ABI:
-            raise AttributeError(f"_wire is layout {lib.jb_abi()}, this module expects {_ABI} "
-                                 "(rebuild it: pip install -e .)")
+    def check(lib: ctypes.CDLL) -> None:
         lib.jb_wire_size.restype = ctypes.c_int64
         size = lib.jb_wire_size()
         if size != ctypes.sizeof(_Wire):
             raise AttributeError(f"_wire's jb_wire is {size} bytes, this module's {ctypes.sizeof(_Wire)}")
-        decode = lib.jb_wire_decode
-        decode.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p]
-        decode.restype = ctypes.c_int64
-        index = lib.jb_wire_index
-        index.argtypes = [ctypes.c_void_p]
-        index.restype = ctypes.c_int
-    except (OSError, AttributeError) as exc:  # pragma: no cover - depends on the install
-        logger.warning("alpaca stream: native frame decoding unavailable (%s); decoding frames in Python", exc)
+
+    # keep_gil: the call keeps the GIL (~10 µs; no release/reacquire, and one decoder's
+    # buffers are never written by two threads at once).
+    lib = load_helper(__file__, "_wire", _ABI, keep_gil=True, check=check, what="alpaca stream",
+                      fallback="decoding frames in Python")
+    if lib is None:
         return None
+    decode = lib.jb_wire_decode
+    decode.argtypes = [ctypes.c_char_p, ctypes.c_int64, ctypes.c_void_p]
+    decode.restype = ctypes.c_int64
+    index = lib.jb_wire_index
+    index.argtypes = [ctypes.c_void_p]
+    index.restype = ctypes.c_int
     return decode, index
 
 

@@ -383,7 +383,7 @@ def test_the_wired_decode_uses_the_c_decoder(monkeypatch: pytest.MonkeyPatch) ->
 def test_without_the_shared_library_the_feed_decodes_in_python(monkeypatch: pytest.MonkeyPatch,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.setattr(glob, "glob", lambda pattern: [])
-    with caplog.at_level(logging.INFO, logger=wire.__name__):
+    with caplog.at_level(logging.INFO, logger="jonbu_core.clib"):
         assert wire._load() is None
     assert "not built" in caplog.text
     monkeypatch.setattr(wire, "_NATIVE", None)
