@@ -42,7 +42,8 @@ recorded next to every figure — judge a change by its CPU time, not by the rat
 alone. The daemon freezes its start-up heap (``gc.freeze``, see
 :meth:`jonbu_stream.daemon.StreamDaemon._freeze_heap`), as it does in production.
 
-Run: ``.venv/bin/python bench/stream.py`` (about a minute) → ``bench/results/stream.json``.
+Run: ``.venv/bin/python bench/stream.py`` (about a minute) → ``bench/results/stream.json``;
+``--breakdown`` adds a run timing each stage of a frame's way (:func:`breakdown`).
 """
 
 from __future__ import annotations
@@ -220,11 +221,92 @@ async def run_daemon(url: str, seconds: float, warmup: float, symbols: list[str]
                 "load_start": load0, "load_end": os.getloadavg()[0]}
 
 
+def breakdown(seconds: float, symbols: list[str]) -> dict[str, dict[str, float]]:
+    """Where a frame's latency goes, stage by stage (``--breakdown``; not part of ``make bench``).
+
+    The 50k/s latency run again, with the daemon's hot path wrapped to read the clock
+    between stages (the wrappers cost a few µs per frame, so the total is a bit above the
+    latency figures): ``arrival`` (the server's stamp to the first byte of the frame in
+    the connection's ``data_received``: server send, kernel, waking the event loop),
+    ``websocket`` (parsing the frame until the feed's handler), ``decode`` (msgpack → a
+    ``TradeBatch``), ``hand-over``, ``aggregate`` (the daemon's ``on_trades`` up to the
+    end of :meth:`CandleAggregator.process`) and ``publish`` (partials, events, the bus,
+    latency bookkeeping). Per frame, in µs.
+    """
+    from jonbu_core.aggregation.aggregator import CandleAggregator
+    from jonbu_stream.daemon import StreamDaemon
+    from jonbu_stream.feeds import alpaca
+
+    conn_cls = alpaca._direct_connection_class()
+    marks: dict[str, int] = {}
+    rows: list[tuple[int, ...]] = []
+    clock = time.time_ns
+    saved = {(conn_cls, "data_received"): conn_cls.data_received,
+             (alpaca.AlpacaFeed, "_on_direct"): alpaca.AlpacaFeed._on_direct,
+             (alpaca.AlpacaFeed, "_decode"): alpaca.AlpacaFeed._decode,
+             (CandleAggregator, "process"): CandleAggregator.process,
+             (StreamDaemon, "on_trades"): StreamDaemon.on_trades}
+
+    def data_received(self: Any, data: bytes) -> None:
+        marks.setdefault("data", clock())
+        saved[(conn_cls, "data_received")](self, data)
+
+    def on_direct(self: Any, frames: list[bytes], sink: Any) -> None:
+        marks["handler"] = clock()
+        saved[(alpaca.AlpacaFeed, "_on_direct")](self, frames, sink)
+        marks.pop("data", None)
+
+    def decode(self: Any, raw: bytes) -> Any:
+        got = saved[(alpaca.AlpacaFeed, "_decode")](self, raw)
+        marks["decoded"] = clock()
+        if got is not None and hasattr(got, "ts"):
+            marks["stamp"] = int(got.ts[0])
+        return got
+
+    def process(self: Any, batch: Any) -> int:
+        n = saved[(CandleAggregator, "process")](self, batch)
+        marks["aggregated"] = clock()
+        return n  # type: ignore[no-any-return]
+
+    def on_trades(self: Any, batch: Any) -> None:
+        marks["on_trades"] = clock()
+        saved[(StreamDaemon, "on_trades")](self, batch)
+        end = clock()
+        m = marks
+        if all(k in m for k in ("stamp", "data", "handler", "decoded", "aggregated")):
+            rows.append((m["data"] - m["stamp"], m["handler"] - m["data"], m["decoded"] - m["handler"],
+                         m["on_trades"] - m["decoded"], m["aggregated"] - m["on_trades"], end - m["aggregated"]))
+
+    patches = {(conn_cls, "data_received"): data_received, (alpaca.AlpacaFeed, "_on_direct"): on_direct,
+               (alpaca.AlpacaFeed, "_decode"): decode, (CandleAggregator, "process"): process,
+               (StreamDaemon, "on_trades"): on_trades}
+    for (cls, name), fn in patches.items():
+        setattr(cls, name, fn)
+    proc, url = start_server(LATENCY_RATE, LATENCY_FRAME, LATENCY_TICK)
+    try:
+        asyncio.run(run_daemon(url, seconds, 2.0, symbols, 0.0))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for (cls, name), fn in saved.items():
+            setattr(cls, name, fn)
+    a = np.array(rows[len(rows) // 5:], dtype=np.float64) / 1000
+    names = ["arrival", "websocket", "decode", "hand-over", "aggregate", "publish"]
+    out = {k: {f"p{q}": round(float(np.percentile(a[:, i], q)), 1) for q in (50, 90, 99)} for i, k in enumerate(names)}
+    total = a.sum(axis=1)
+    out["total"] = {f"p{q}": round(float(np.percentile(total, q)), 1) for q in (50, 90, 99)}
+    for k, v in out.items():
+        print(f"  {k:10s} p50 {v['p50']:7.1f}  p90 {v['p90']:7.1f}  p99 {v['p99']:7.1f} µs")
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--symbols", type=int, default=80, help="symbols in the aggregator data set")
     ap.add_argument("--batch", type=int, default=4096, help="trades per aggregator batch")
     ap.add_argument("--seconds", type=float, default=8.0, help="measuring time of each daemon run")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="also time each stage of a frame's way (another latency run; see breakdown())")
     args = ap.parse_args()
     load_start = os.getloadavg()[0]
     t_start = time.perf_counter()
@@ -306,11 +388,15 @@ def main() -> int:
                                f"sleeping between frames ({busy['cpu_s_per_s']:.2f} CPU-s/s: one core kept busy); "
                                f"p50 {busy['latency']['p50']:.3f} ms; default (no busy polling) p99 "
                                f"{lat['latency']['p99']:.3f} ms at {lat['cpu_s_per_s']:.2f} CPU-s/s"))
+    stages = None
+    if args.breakdown:
+        print("where a 250-trade frame's latency goes (µs):")
+        stages = breakdown(args.seconds / 2, symbols)
     load_end = os.getloadavg()[0]
     print(f"load average {load_start:.2f} at start, {load_end:.2f} at end; {time.perf_counter() - t_start:.0f} s")
     write_result("stream", figures, trades=n, symbols=args.symbols, batch=args.batch,
                  python_loop_rate=loop_rate, polars_rate=polars_rate, daemon=full, latency_run=lat,
-                 latency_small_frames=small, latency_busy_poll=busy,
+                 latency_small_frames=small, latency_busy_poll=busy, breakdown=stages,
                  load_average={"start": load_start, "end": load_end}, cpus=os.cpu_count())
     try:
         from bench.report import _chart

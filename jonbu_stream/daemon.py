@@ -146,17 +146,18 @@ class StreamDaemon:
         now = time.time_ns()
         if len(batch) == 0:
             return
-        if self.future_ns:
+        t_max = int(batch.ts.max())
+        if self.future_ns and t_max > now + self.future_ns:
             ok = batch.ts <= now + self.future_ns
-            if not ok.all():
-                self.future += int((~ok).sum())
-                batch = batch.take(ok)
-                if len(batch) == 0:
-                    return
+            self.future += int((~ok).sum())
+            batch = batch.take(ok)
+            if len(batch) == 0:
+                return
+            t_max = int(batch.ts.max())
         if self._resume and self.backfill is not None:
             self.backfill.data_resumed(int(batch.ts.min()))
             self._resume = False
-        self._offset = int(batch.ts.max()) - now
+        self._offset = t_max - now
         self._last_trade = now
         wake = self._spin_wake
         if wake is not None and not wake.is_set():

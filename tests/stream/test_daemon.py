@@ -161,3 +161,25 @@ async def test_busy_poll_keeps_the_loop_polling_while_trades_flow_then_parks(dat
     await bus.close()
     store.close()
     assert np.isfinite(daemon.agg.last_price[0])
+
+
+async def test_trades_stamped_too_far_in_the_future_are_dropped_and_counted(data_dir) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    from jonbu_core.aggregation import TradeBatch
+
+    s = load_settings(data_dir=data_dir)
+    store = open_store(s)
+    bus = MemoryBus()
+    await bus.start()
+    daemon = StreamDaemon(s, store, bus, None, symbols=["AAPL"], partial_interval=0.0, future_tolerance=60.0)
+    daemon.symbols.add("AAPL")
+    now = time.time_ns()
+    hour = 3600 * 1_000_000_000
+    daemon.on_trades(TradeBatch.from_lists([0, 0, 0], [now, now + hour, now + 1], [100.0, 999.0, 101.0], [1.0] * 3))
+    daemon.on_trades(TradeBatch.from_lists([0], [now + 2 * hour], [999.0], [1.0]))  # nothing left
+    st = daemon.status()
+    assert st["trades"]["invalid"] == 2 and st["trades"]["accepted"] == 2 and daemon.agg.trades == 2
+    assert daemon.agg.last_price[0] == 101.0
+    await bus.close()
+    store.close()
