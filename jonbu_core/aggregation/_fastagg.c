@@ -33,6 +33,9 @@
 #define JA_ABI 3
 #define STATE_OPEN 1
 #define PW_BLOCKSIZE 128
+/* aggregator.TS_START, TS_END: bars are keyed by 32-bit label seconds */
+#define TS_START (14LL * 86400 * 1000000000LL)
+#define TS_END ((((int64_t)1 << 32) - 14LL * 86400) * 1000000000LL)
 
 typedef struct {
     /* per symbol (n_sym entries; cur_rows is n_sym x n_tf, row-major) */
@@ -134,12 +137,14 @@ int64_t ja_process(ja_state *st, int64_t n, const int32_t *sym, const int64_t *t
         int64_t t = ts[j];
         if (s < 0 || s >= lim) return 0;
         if (!(p > 0 && p < INFINITY && z >= 0 && z < INFINITY)) return 0;  /* NaN fails every comparison */
+        if (t < TS_START || t >= TS_END) return 0; /* invalid: the NumPy path counts it */
         int64_t r = t % minute_ns;
         if (r < 0) r += minute_ns;
         if (t - r != st->cur_min[s]) return 0; /* another minute than the cached one */
         if (st->mark[s] != call) {
             /* first trade of the symbol in the batch: not late, its cached rows all open */
             int64_t c = st->clock[s] > t ? st->clock[s] : t;
+            if (lateness < 0 || c < INT64_MIN + lateness) return 0; /* c - lateness would overflow */
             if (t < c - lateness) return 0;
             const int64_t *rows = st->cur_rows + (int64_t)s * n_tf;
             for (int64_t k = 0; k < n_tf; k++) {

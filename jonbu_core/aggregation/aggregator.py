@@ -68,6 +68,10 @@ NEVER = np.iinfo(np.int64).min
 FOREVER = np.iinfo(np.int64).max
 _NO_BARS = BarSnapshot.empty()
 _NO_ROWS = np.zeros(0, np.int64)
+TS_START, TS_END = 14 * 86400 * NS, ((1 << 32) - 14 * 86400) * NS
+"""Event times must lie in ``[TS_START, TS_END)`` (1970-01-15 to 2106-01-24): the pool keys a bar by its
+label in whole seconds in 32 bits (:meth:`~jonbu_core.aggregation.pool.BarPool.key_of`), and a day or
+week bar starts up to a week before its trades."""
 
 
 def _segmented_cummax(ts: I64, seg_start: npt.NDArray[np.intp]) -> I64:
@@ -204,8 +208,8 @@ class CandleAggregator:
     def process(self, batch: TradeBatch) -> int:
         """Aggregate a batch of trades (in arrival order); returns how many were accepted.
 
-        Invalid trades (non-finite or non-positive price, negative size) and late
-        trades are counted and skipped.
+        Invalid trades (non-finite or non-positive price, negative size, an event time
+        outside [1970-01-15, 2106): see :data:`TS_START`) and late trades are counted and skipped.
         """
         n = len(batch)
         if n == 0:
@@ -225,9 +229,10 @@ class CandleAggregator:
                 return n
         self.trades += n
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
-        # Four reductions decide the usual all-valid case (NaN fails every comparison); the mask otherwise.
-        if not (px.min() > 0 and px.max() < np.inf and sz.min() >= 0 and sz.max() < np.inf):
-            ok = np.isfinite(px) & (px > 0) & np.isfinite(sz) & (sz >= 0)
+        # Six reductions decide the usual all-valid case (NaN fails every comparison); the mask otherwise.
+        if not (px.min() > 0 and px.max() < np.inf and sz.min() >= 0 and sz.max() < np.inf
+                and ts.min() >= TS_START and ts.max() < TS_END):
+            ok = np.isfinite(px) & (px > 0) & np.isfinite(sz) & (sz >= 0) & (ts >= TS_START) & (ts < TS_END)
             self.invalid += int(n - ok.sum())
             sym, ts, px, sz = sym[ok], ts[ok], px[ok], sz[ok]
             ids = None if ids is None else ids[ok]

@@ -362,3 +362,21 @@ def test_without_the_c_helper_the_numpy_path_does_everything(monkeypatch: pytest
          "id": np.arange(n, dtype=np.int64)}
     agg = assert_equal(t, list(range(0, n, 7)))
     assert agg.fast is None and agg.batches > 0
+
+
+@needs_native
+def test_event_times_out_of_range_are_invalid_in_both_paths() -> None:
+    """Event times before TS_START (1970-01-15) are invalid input (bars are keyed by 32-bit label seconds,
+    and a week bar starts up to a week before its trades): counted and skipped, by C and NumPy alike."""
+    from jonbu_core.aggregation.aggregator import TS_START
+
+    rng = np.random.default_rng(7)
+    n = 3000
+    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
+         "ts": np.sort(TS_START + rng.integers(-1800 * NS, 1800 * NS, n)).astype(np.int64),
+         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
+         "id": np.arange(n, dtype=np.int64)}
+    assert _compare_native(t, [20, 50, 3]) > 0
+    _, _, agg = _stream_agg(t, [20, 50, 3], cached=True, native=True)
+    assert agg.invalid == int((t["ts"] < TS_START).sum()) > 0
+    assert agg.accepted + agg.late == int((t["ts"] >= TS_START).sum())
