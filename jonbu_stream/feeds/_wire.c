@@ -24,8 +24,8 @@
  *   - "i" not an integer fitting int64; "p"/"s" not an integer or float (nil,
  *     booleans, strings, ...);
  *   - in skipped values: the reserved byte 0xc1, an ext -1 with a length msgpack
- *     rejects, a nested map key that is not str/bin, nesting deeper than
- *     JB_MAX_DEPTH.
+ *     rejects, an ext of another negative (reserved) type, a nested map key that is
+ *     not str/bin, nesting deeper than JB_MAX_DEPTH.
  * str and bin are both accepted wherever Python sees bytes (raw=True decodes both
  * to bytes). Integers become doubles with C's conversion, which on x86-64/gcc is
  * correctly rounded (round-half-even) like Python's int -> float (what numpy does
@@ -357,6 +357,8 @@ static int skip(cur_t *c, int depth)
             if (ext_of(c, b, &type, &d, &n)) return -1;
             /* A Timestamp msgpack rejects: unpackb raises. */
             if (type == -1 && ts_parts(d, n, &sec, &nsec)) return -1;
+            /* Other negative (reserved) types: unpackb raises ("code must be 0~127"). */
+            if (type < -1) return -1;
             return 0;
         }
         return -1; /* 0xc1: never used */

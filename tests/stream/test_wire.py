@@ -497,3 +497,13 @@ def test_property_garbage_bytes(raw: bytes) -> None:
     check(raw)
     check(b"\x91" + raw)
     check(b"\x91\x86" + raw)
+
+
+def test_a_reserved_ext_type_in_a_skipped_value_falls_back() -> None:
+    """msgpack refuses ext types below -1 anywhere (the frame is unreadable): the C decoder must not
+    read past them in a value it skips (found by the property test)."""
+    raw = (b"\x91\x88\xa1T\xa1t\xa1S\xa4AAPL\xa1i\x00\xa1p\x00\xa1s\x00\xa1t\xc7\x0c\xff" + bytes(12)
+           + b"\xa1c\x91\x91\xc7\x00\xfe\xa1z\xc0")
+    with pytest.raises(ValueError):
+        msgpack.unpackb(raw, timestamp=2, raw=True, use_list=False)
+    assert check(raw) is None
