@@ -76,6 +76,8 @@ Sorted = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any],
 _SNAP_DTYPES = (np.int32, np.int8, np.int64, np.float64, np.float64, np.float64, np.float64, np.float64, np.int64,
                 np.float64, np.int32, np.int8)
 """The columns of a :class:`BarSnapshot`, in order."""
+_REFUSED: tuple[Any, ...] = ("refused",)
+"""What :attr:`FastPath._bound` holds once arrays of another layout were refused."""
 _EXPECTED = (np.dtype(np.int32), np.dtype(np.int64), np.dtype(np.float64), np.dtype(np.float64))
 
 
@@ -119,14 +121,27 @@ class FastPath:
                 p.high, p.low, p.close, p.volume, p.pv, p.count, p.tfirst, p.tlast, p.sym, p.tf, p.label, p.rev,
                 a.emitted)
 
-    def _bind(self, arrays: tuple[Any, ...], n: int) -> None:
+    def _bind(self, arrays: tuple[Any, ...], n: int) -> bool:
+        """Point the C state at ``arrays`` (:meth:`_arrays`); ``False`` (and nothing bound) when their
+        layout is not the one the C code reads — then every batch takes the NumPy path."""
         st = self.state
         (clock, nxt, last_ts, last_price, cur_min, cur_rows, state, dirty, open_, high, low, close, volume, pv,
          count, tfirst, tlast, psym, ptf, label, rev, emitted) = arrays
-        n_sym = clock.shape[0]
-        for a in (nxt, last_ts, last_price, cur_min):
-            assert a.shape[0] == n_sym and a.flags.c_contiguous
-        assert cur_rows.shape[0] == n_sym and cur_rows.flags.c_contiguous and cur_rows.dtype == np.int64
+        n_sym, cap = clock.shape[0], state.shape[0]
+        layout = [(clock, np.int64, n_sym), (nxt, np.int64, n_sym), (last_ts, np.int64, n_sym),
+                  (last_price, np.float64, n_sym), (cur_min, np.int64, n_sym), (state, np.int8, cap),
+                  (dirty, np.bool_, cap), (psym, np.int32, cap), (ptf, np.int8, cap), (label, np.int64, cap),
+                  (rev, np.int32, cap), (emitted, np.bool_, emitted.shape[0]),
+                  *((x, np.float64, cap) for x in (open_, high, low, close, volume, pv)),
+                  *((x, np.int64, cap) for x in (count, tfirst, tlast))]
+        if (any(a.ndim != 1 or a.dtype != dt or a.shape[0] != size or not a.flags.c_contiguous
+                for a, dt, size in layout)
+                or cur_rows.ndim != 2 or cur_rows.shape[0] != n_sym or cur_rows.dtype != np.int64
+                or not cur_rows.flags.c_contiguous):
+            if self._bound is not _REFUSED:
+                logger.warning("aggregation: the arrays' layout is not the C fast path's; using the NumPy path")
+            self._bound = _REFUSED
+            return False
         st.n_sym, st.n_tf = n_sym, cur_rows.shape[1]
         st.clock, st.next, st.last_ts, st.last_price = (_addr(x) for x in (clock, nxt, last_ts, last_price))
         st.cur_min, st.cur_rows = _addr(cur_min), _addr(cur_rows)
@@ -134,10 +149,6 @@ class FastPath:
         st.state, st.dirty, st.open, st.high, st.low, st.close = (
             _addr(x) for x in (state, dirty, open_, high, low, close))
         st.volume, st.pv, st.count, st.tfirst, st.tlast = (_addr(x) for x in (volume, pv, count, tfirst, tlast))
-        for a, dt in ((psym, np.int32), (ptf, np.int8), (label, np.int64), (rev, np.int32), (state, np.int8),
-                      (dirty, np.bool_), (emitted, np.bool_)):
-            assert a.dtype == dt and a.flags.c_contiguous
-        assert psym.shape[0] == ptf.shape[0] == label.shape[0] == rev.shape[0] == st.cap
         st.sym, st.tf, st.label, st.rev = (_addr(x) for x in (psym, ptf, label, rev))
         self._emitted_ptr, self._n_emitted = _addr(emitted), emitted.shape[0]
         if not self._scratch or self._scratch[0].shape[0] != n_sym:
@@ -152,21 +163,22 @@ class FastPath:
             st.cap_batch = cap
             st.pxsz = self._out_ptr[5]
         self._bound = arrays
+        return True
 
-    def _bound_now(self, n: int) -> None:
+    def _bound_now(self, n: int) -> bool:
         arrays = self._arrays()
         bound = self._bound
         if (len(bound) != len(arrays) or any(x is not y for x, y in zip(arrays, bound, strict=True))
                 or n > self.state.cap_batch):
-            self._bind(arrays, n)
+            return self._bind(arrays, n)
+        return True
 
     def partials(self) -> BarSnapshot | None:
         """:meth:`CandleAggregator.partials` in one C call (``None``: use the NumPy path)."""
         krow = self.agg.pool.krow
         n_live = krow.shape[0]
-        if n_live == 0 or krow.dtype != np.int64:
+        if n_live == 0 or krow.dtype != np.int64 or not self._bound_now(0):
             return None
-        self._bound_now(0)
         if not self._snap or self._snap[0].shape[0] < n_live:
             cap = max(256, 2 * n_live)
             self._snap = [np.empty(cap, dt) for dt in _SNAP_DTYPES]
@@ -196,7 +208,9 @@ class FastPath:
         """
         n = len(batch)
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
-        self._bound_now(n)
+        if not self._bound_now(n):
+            self.misses += 1
+            return None
         if (sym.dtype, ts.dtype, px.dtype, sz.dtype) != _EXPECTED or (ids is not None and ids.dtype != np.int64):
             self.misses += 1
             return None

@@ -8,6 +8,7 @@ simulated trade by trade in plain Python). Batches are cut at random points.
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime
 
 import numpy as np
@@ -380,3 +381,24 @@ def test_event_times_out_of_range_are_invalid_in_both_paths() -> None:
     _, _, agg = _stream_agg(t, [20, 50, 3], cached=True, native=True)
     assert agg.invalid == int((t["ts"] < TS_START).sum()) > 0
     assert agg.accepted + agg.late == int((t["ts"] >= TS_START).sum())
+
+
+@needs_native
+def test_arrays_the_c_path_cannot_read_send_every_batch_the_numpy_way(caplog: pytest.LogCaptureFixture) -> None:
+    """The C state is bound to the aggregator's arrays only when their layout is the one it reads."""
+    agg = CandleAggregator(STREAM_TIMEFRAMES, LATENESS, SymbolTable(SYMS))
+    assert agg.fast is not None
+    t = T0 - T0 % (60 * NS)
+
+    def batch(k: int) -> TradeBatch:
+        return TradeBatch.from_lists([0, 1], [t + k * NS, t + k * NS], [10.0 + k, 20.0], [1.0, 2.0], [2 * k, 2 * k + 1])
+
+    for k in range(3):
+        agg.process(batch(k))
+    assert agg.fast.hits == 2  # the first batch opened the bars
+    agg._cur_rows = np.asfortranarray(np.repeat(agg._cur_rows, 2, axis=1))[:, :agg._cur_rows.shape[1]]
+    with caplog.at_level(logging.WARNING, logger="jonbu_core.aggregation.fast"):
+        agg.process(batch(3))
+        agg.process(batch(4))
+    assert agg.fast.hits == 2 and "NumPy path" in caplog.text and caplog.text.count("layout") == 1
+    assert agg.accepted == 10 and agg.last_price[0] == 14.0
