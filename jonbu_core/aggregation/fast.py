@@ -111,9 +111,7 @@ class FastPath:
         self._snap_ptr: list[int] = []
         self._emitted_ptr, self._n_emitted = 0, 0
         self.hits = 0
-        """Batches the C path processed."""
-        self.misses = 0
-        """Batches it left to the NumPy path."""
+        """Batches the C path processed (the aggregator counts them all in ``batches``)."""
 
     def _arrays(self) -> tuple[Any, ...]:
         a, p = self.agg, self.agg.pool
@@ -209,25 +207,20 @@ class FastPath:
         n = len(batch)
         sym, ts, px, sz, ids = batch.sym, batch.ts, batch.price, batch.size, batch.trade_id
         if not self._bound_now(n):
-            self.misses += 1
             return None
         if (sym.dtype, ts.dtype, px.dtype, sz.dtype) != _EXPECTED or (ids is not None and ids.dtype != np.int64):
-            self.misses += 1
             return None
         try:
             refs = [ctypes.byref(_FROM_BUFFER(a)) for a in (sym, ts, px, sz)]
             rid = None if ids is None else ctypes.byref(_FROM_BUFFER(ids))
         except (TypeError, ValueError, BufferError):  # read-only or non-contiguous arrays
-            self.misses += 1
             return None
         if ts.shape[0] != n or px.shape[0] != n or sz.shape[0] != n or (ids is not None and ids.shape[0] != n):
-            self.misses += 1
             return None
         o = self._out_ptr
         done = _PROCESS(self._state_ref, n, *refs, rid, n_known, MINUTE_NS, lateness_ns,
                         o[0], o[1], o[2], o[3], o[4] if ids is not None else None, self._info_ptr)
         if done != n:
-            self.misses += 1
             return None
         self.hits += 1
         out = self._out

@@ -259,6 +259,23 @@ def _stream_agg(t: dict[str, np.ndarray], sizes: list[int], cached: bool, native
     return out, hits[0], agg
 
 
+def _assert_same_snapshots(fast: list[BarSnapshot], slow: list[BarSnapshot]) -> None:
+    """Two runs' snapshots are identical, bit for bit, field by field."""
+    assert len(fast) == len(slow)
+    for x, y in zip(fast, slow, strict=True):
+        for f in BarSnapshot.__slots__:
+            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+
+
+def _random_trades(seed: int, n: int, start: int, span: int) -> dict[str, np.ndarray]:
+    """``n`` trades of the test symbols at sorted random times in ``[start, start + span)``."""
+    rng = np.random.default_rng(seed)
+    return {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
+            "ts": np.sort(start + rng.integers(0, span, n)).astype(np.int64),
+            "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
+            "id": np.arange(n, dtype=np.int64)}
+
+
 @COMMON
 @given(st.one_of(in_order(), shuffled_within_lateness(), with_late()),
        st.lists(st.integers(1, 12), min_size=1, max_size=6))
@@ -266,25 +283,16 @@ def test_small_batch_fast_path_is_exact(t: dict[str, np.ndarray], sizes: list[in
     """The cached-rows fast path of small batches gives bit for bit the events of the general merge."""
     fast, _ = _stream(t, sizes, cached=True)
     slow, hits = _stream(t, sizes, cached=False)
-    assert hits == 0 and len(fast) == len(slow)
-    for x, y in zip(fast, slow, strict=True):
-        for f in BarSnapshot.__slots__:
-            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+    assert hits == 0
+    _assert_same_snapshots(fast, slow)
 
 
 def test_small_batch_fast_path_is_taken() -> None:
-    rng = np.random.default_rng(3)
-    n = 2000
-    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
-         "ts": np.sort(T0 + rng.integers(0, 600 * NS, n)).astype(np.int64),
-         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
-         "id": np.arange(n, dtype=np.int64)}
+    t = _random_trades(3, 2000, T0, 600 * NS)
     fast, hits = _stream(t, [1, 3, 8], cached=True)
     slow, _ = _stream(t, [1, 3, 8], cached=False)
     assert hits > len(fast) // 4
-    for x, y in zip(fast, slow, strict=True):
-        for f in BarSnapshot.__slots__:
-            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+    _assert_same_snapshots(fast, slow)
 
 
 def _assert_same_state(x: CandleAggregator, y: CandleAggregator) -> None:
@@ -307,10 +315,7 @@ def _compare_native(t: dict[str, np.ndarray], sizes: list[int], timeframes: list
     fast, _, agg_f = _stream_agg(t, sizes, cached=True, native=True, timeframes=timeframes)
     slow, _, agg_s = _stream_agg(t, sizes, cached=True, native=False, timeframes=timeframes)
     assert agg_f.fast is not None and agg_s.fast is None
-    assert len(fast) == len(slow)
-    for x, y in zip(fast, slow, strict=True):
-        for f in BarSnapshot.__slots__:
-            np.testing.assert_array_equal(getattr(x, f), getattr(y, f), err_msg=f)
+    _assert_same_snapshots(fast, slow)
     _assert_same_state(agg_f, agg_s)
     return agg_f.fast.hits
 
@@ -355,13 +360,8 @@ def test_without_the_c_helper_the_numpy_path_does_everything(monkeypatch: pytest
     import jonbu_core.aggregation.aggregator as aggregator_module
 
     monkeypatch.setattr(aggregator_module, "fast_available", lambda: False)
-    rng = np.random.default_rng(11)
-    n = 500
-    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
-         "ts": np.sort(T0 + rng.integers(0, 300 * NS, n)).astype(np.int64),
-         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
-         "id": np.arange(n, dtype=np.int64)}
-    agg = assert_equal(t, list(range(0, n, 7)))
+    t = _random_trades(11, 500, T0, 300 * NS)
+    agg = assert_equal(t, list(range(0, 500, 7)))
     assert agg.fast is None and agg.batches > 0
 
 
@@ -371,12 +371,7 @@ def test_event_times_out_of_range_are_invalid_in_both_paths() -> None:
     and a week bar starts up to a week before its trades): counted and skipped, by C and NumPy alike."""
     from jonbu_core.aggregation.aggregator import TS_START
 
-    rng = np.random.default_rng(7)
-    n = 3000
-    t = {"sym": rng.integers(0, len(SYMS), n).astype(np.int32),
-         "ts": np.sort(TS_START + rng.integers(-1800 * NS, 1800 * NS, n)).astype(np.int64),
-         "price": np.round(rng.uniform(10, 20, n), 2), "size": rng.integers(1, 500, n).astype(np.float64),
-         "id": np.arange(n, dtype=np.int64)}
+    t = _random_trades(7, 3000, TS_START - 1800 * NS, 3600 * NS)
     assert _compare_native(t, [20, 50, 3]) > 0
     _, _, agg = _stream_agg(t, [20, 50, 3], cached=True, native=True)
     assert agg.invalid == int((t["ts"] < TS_START).sum()) > 0
