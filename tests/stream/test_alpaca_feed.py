@@ -60,10 +60,16 @@ async def run_until_done(daemon: StreamDaemon, ws: FakeAlpacaStream, timeout: fl
 
 
 def make(tmp_path: Path, rest: FakeAlpacaServer, ws: FakeAlpacaStream, lateness: float = LATENESS,
-         **extra: Any) -> tuple[StreamDaemon, Any]:
+         always_market_hours: bool = False, **extra: Any) -> tuple[StreamDaemon, Any]:
+    """A daemon on the fakes; ``always_market_hours``: its feed's watchdog does not look at the wall
+    clock (the fakes replay a past session at any time of day)."""
     s = alpaca_settings(tmp_path / "data", rest.url, ws.url, allowed_lateness_seconds=lateness, **extra)
     store = open_store(s)
-    daemon = StreamDaemon(s, store, MemoryBus(), timer_delay=0.2, backfill_settle=0.5, flush_interval=0.3)
+    feed = None
+    if always_market_hours:
+        feed = AlpacaFeed(ws.url, DEFAULT_KEY, DEFAULT_SECRET, SYMBOLS, source="alpaca-iex",
+                          watchdog=s.stream_watchdog_seconds, market_hours=lambda _wall: True)
+    daemon = StreamDaemon(s, store, MemoryBus(), feed, timer_delay=0.2, backfill_settle=0.5, flush_interval=0.3)
     return daemon, store
 
 
@@ -99,7 +105,7 @@ async def test_connection_killed_mid_stream_reconnects_and_backfills(tmp_path: P
 async def test_silent_feed_is_detected_by_the_watchdog(tmp_path: Path, rest: FakeAlpacaServer) -> None:
     with FakeAlpacaStream(day=DAY, speed=SPEED, start=START) as ws:
         ws.faults.silence_after, ws.faults.silence_for = 200, 2.0
-        daemon, store = make(tmp_path, rest, ws, stream_watchdog_seconds=0.6)
+        daemon, store = make(tmp_path, rest, ws, always_market_hours=True, stream_watchdog_seconds=0.6)
         await run_until_done(daemon, ws)
         st = daemon.status()
         assert st["feed"]["reconnects"] >= 1
